@@ -68,6 +68,9 @@ COLUMNS: tuple[Column, ...] = (
            "SHA-256 of the URL, computed at ingest; blocklists match on it."),
     Column("image_path", "VARCHAR", "text", "Image path",
            "Path of the image in a local store (clip-retrieval metadata), if given."),
+    Column("source_row", "BIGINT", "int", "Source row",
+           "Row number across the source files, in the order given at ingest; precomputed "
+           "embeddings are aligned on it."),
 )
 
 BY_NAME: dict[str, Column] = {column.name: column for column in COLUMNS}
