@@ -1,0 +1,73 @@
+"""Build the tantivy full-text index of a catalog's captions.
+
+The filterable columns are also stored as fast fields in the text index, so that a caption
+search with filters, its count, facets and histograms are answered by tantivy alone; DuckDB
+is only asked for the rows of the page (by ``pos``). Feeding thousands of text hits back into
+DuckDB as ids costs hundreds of milliseconds at 10M rows; this costs a few.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import duckdb
+import tantivy
+from tqdm import tqdm
+
+FLOAT_FIELDS: tuple[str, ...] = ("similarity", "punsafe", "pwatermark", "aesthetic")
+INT_FIELDS: tuple[str, ...] = ("width", "height")
+KEYWORD_FIELDS: tuple[str, ...] = ("language", "domain", "license")
+BATCH_ROWS = 50_000
+
+
+def text_schema() -> tantivy.Schema:
+    builder = tantivy.SchemaBuilder()
+    builder.add_text_field("caption", stored=False, tokenizer_name="default", index_option="freq")
+    builder.add_unsigned_field("pos", stored=False, indexed=True, fast=True)
+    for name in FLOAT_FIELDS:
+        builder.add_float_field(name, stored=False, indexed=True, fast=True)
+    for name in INT_FIELDS:
+        builder.add_unsigned_field(name, stored=False, indexed=True, fast=True)
+    for name in KEYWORD_FIELDS:
+        builder.add_text_field(name, stored=False, tokenizer_name="raw", fast=True)
+    return builder.build()
+
+
+def build_text_index(
+    con: duckdb.DuckDBPyConnection, out_dir: Path, progress: bool = True, table: str = "records"
+) -> float:
+    """Index every row of ``table`` into ``out_dir``; returns the seconds it took."""
+    started = time.perf_counter()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    index = tantivy.Index(text_schema(), path=str(out_dir))
+    writer = index.writer(heap_size=256_000_000, num_threads=0)
+    total = con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0]  # noqa: S608 - fixed name
+    reader = con.sql(
+        f"SELECT {_json_document_sql()} FROM {table}"  # noqa: S608 - fixed column names
+    ).to_arrow_reader(BATCH_ROWS)
+    with tqdm(total=total, unit="rows", desc="text index", disable=not progress) as bar:
+        for batch in reader:
+            for document in batch.column(0).to_pylist():
+                writer.add_json(document)
+            bar.update(batch.num_rows)
+    writer.commit()
+    writer.wait_merging_threads()
+    return time.perf_counter() - started
+
+
+
+def _json_document_sql() -> str:
+    """One JSON document per row, built by DuckDB (vectorised, ~10x faster than Python).
+
+    ``concat_ws`` skips NULL parts, so absent values are left out: tantivy treats an absent
+    fast field as NULL, which is what the SQL range filters do too.
+    """
+    parts = ["'\"pos\":' || pos", "'\"caption\":' || to_json(caption)"]
+    for name in FLOAT_FIELDS:
+        parts.append(f"CASE WHEN isfinite({name}) THEN '\"{name}\":' || {name}::DOUBLE END")
+    for name in INT_FIELDS:
+        parts.append(f"'\"{name}\":' || greatest({name}, 0)")
+    for name in KEYWORD_FIELDS:
+        parts.append(f"'\"{name}\":' || to_json({name})")
+    return "'{' || concat_ws(',', " + ", ".join(parts) + ") || '}'"
