@@ -96,6 +96,41 @@ class Settings(BaseSettings):
         default_factory=list,
         description="Networks (CIDR) the image fetcher may reach even if private or loopback; for tests and intranets.",
     )
+    remote_connect_timeout_s: float = Field(
+        5.0, gt=0, description="Seconds the image fetcher waits to resolve and connect to a host."
+    )
+    remote_read_timeout_s: float = Field(
+        10.0, gt=0, description="Seconds the image fetcher waits for the next bytes of a response."
+    )
+    remote_deadline_s: float = Field(
+        20.0, gt=0, description="Most seconds one image fetch may take in all, redirects included."
+    )
+    remote_max_bytes: int = Field(
+        20_000_000, ge=1, description="Largest image the fetcher reads; longer responses are too_large."
+    )
+    remote_max_redirects: int = Field(
+        5, ge=0, le=20, description="Redirects the fetcher follows, each one checked like the first URL."
+    )
+    remote_concurrency: int = Field(
+        16, ge=1, le=256, description="Image fetches running at once, over all hosts."
+    )
+    remote_per_host_concurrency: int = Field(
+        2, ge=1, le=64, description="Image fetches running at once against one host."
+    )
+    remote_user_agent: str = Field(
+        "Loupe/0.1 (dataset explorer image check; honours X-Robots-Tag noai)",
+        description="User-Agent header the image fetcher sends (no cookies, no Referer are sent).",
+    )
+    remote_recheck_s: float = Field(
+        86_400.0,
+        ge=0,
+        description="Seconds a failed fetch (dead, timeout, ...) is trusted before the server tries the URL again.",
+    )
+    thumbnail_cache_bytes: int = Field(
+        2_000_000_000,
+        ge=1_000_000,
+        description="Size cap of the on-disk thumbnail cache; least recently used files are evicted.",
+    )
     host: str = Field("127.0.0.1", description="Address `loupe serve` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `loupe serve` binds.")
 
