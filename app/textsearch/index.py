@@ -42,10 +42,8 @@ def build_text_index(
     out_dir.mkdir(parents=True, exist_ok=True)
     index = tantivy.Index(text_schema(), path=str(out_dir))
     writer = index.writer(heap_size=256_000_000, num_threads=0)
-    total = con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0]  # noqa: S608 - fixed name
-    reader = con.sql(
-        f"SELECT {_json_document_sql()} FROM {table}"  # noqa: S608 - fixed column names
-    ).to_arrow_reader(BATCH_ROWS)
+    total = con.sql(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    reader = con.sql(f"SELECT {_json_document_sql()} FROM {table}").to_arrow_reader(BATCH_ROWS)
     with tqdm(total=total, unit="rows", desc="text index", disable=not progress) as bar:
         for batch in reader:
             for document in batch.column(0).to_pylist():
@@ -54,7 +52,6 @@ def build_text_index(
     writer.commit()
     writer.wait_merging_threads()
     return time.perf_counter() - started
-
 
 
 def _json_document_sql() -> str:

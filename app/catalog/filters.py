@@ -1,0 +1,197 @@
+"""Structured filters -> SQL text with bound parameters.
+
+A request never contributes SQL text: it contributes values, which become ``?`` parameters,
+and column names, which must be in :mod:`app.catalog.schema`. The operator table below is
+the only place where SQL fragments for filters are written.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+from app.catalog.schema import quote_identifier
+
+OperatorName = Literal["gte", "lte", "eq", "in", "contains", "not_matches_words"]
+
+
+@dataclass(frozen=True)
+class Operator:
+    template: str
+    many: bool = False  # the value is a list: one placeholder per item
+
+
+OPERATORS: dict[str, Operator] = {
+    "gte": Operator("{col} >= ?"),
+    "lte": Operator("{col} <= ?"),
+    "eq": Operator("{col} = ?"),
+    "in": Operator("{col} IN ({placeholders})", many=True),
+    "contains": Operator("contains(lower({col}), lower(?))"),
+    # Classroom mode: hide captions containing any listed word. The value is the word list;
+    # it is bound as one regular expression built from re.escape'd words (data, never syntax).
+    "not_matches_words": Operator("NOT coalesce(regexp_matches({col}, ?, 'i'), false)"),
+}
+
+
+@dataclass(frozen=True)
+class Condition:
+    column: str
+    op: OperatorName
+    value: Any
+
+
+def build_where(conditions: Iterable[Condition]) -> tuple[str, list[Any]]:
+    """AND together the conditions; returns ``("", [])`` when there are none."""
+    clauses: list[str] = []
+    params: list[Any] = []
+    for condition in conditions:
+        operator = OPERATORS[condition.op]
+        col = quote_identifier(condition.column)
+        if operator.many:
+            values = list(condition.value)
+            if not values:
+                clauses.append("false")
+                continue
+            placeholders = ", ".join("?" for _ in values)
+            clauses.append(operator.template.format(col=col, placeholders=placeholders))
+            params.extend(values)
+        elif condition.op == "not_matches_words":
+            clauses.append(operator.template.format(col=col))
+            params.append(words_pattern(condition.value))
+        else:
+            clauses.append(operator.template.format(col=col))
+            params.append(condition.value)
+    if not clauses:
+        return "", []
+    return "WHERE " + " AND ".join(clauses), params
+
+
+def words_pattern(words: Sequence[str]) -> str:
+    """A case-insensitive whole-word regular expression matching any of ``words``."""
+    escaped = [re.escape(word.strip()) for word in words if word.strip()]
+    return r"\b(" + "|".join(escaped) + r")\b"
+
+
+ShortText = Field(None, max_length=200)
+SCORE_RANGES: dict[str, tuple[float, float]] = {
+    "similarity": (-1.0, 1.0),
+    "punsafe": (0.0, 1.0),
+    "pwatermark": (0.0, 1.0),
+    "aesthetic": (0.0, 10.0),
+}
+
+
+class RecordFilter(BaseModel):
+    """What a person can ask of the grid; every field is optional and bounded."""
+
+    model_config = {"extra": "ignore"}
+
+    q: str | None = Field(None, max_length=200, description="Caption words (BM25 ranked).")
+    contains: str | None = Field(None, max_length=200, description="Caption substring.")
+    lang: list[str] = Field(default_factory=list, max_length=50, description="Languages.")
+    similarity_min: float | None = Field(None, ge=-1.0, le=1.0)
+    similarity_max: float | None = Field(None, ge=-1.0, le=1.0)
+    punsafe_min: float | None = Field(None, ge=0.0, le=1.0)
+    punsafe_max: float | None = Field(None, ge=0.0, le=1.0)
+    pwatermark_min: float | None = Field(None, ge=0.0, le=1.0)
+    pwatermark_max: float | None = Field(None, ge=0.0, le=1.0)
+    aesthetic_min: float | None = Field(None, ge=0.0, le=10.0)
+    aesthetic_max: float | None = Field(None, ge=0.0, le=10.0)
+    min_width: int | None = Field(None, ge=0, le=1_000_000)
+    min_height: int | None = Field(None, ge=0, le=1_000_000)
+    domain: str | None = Field(None, max_length=253)
+    license: str | None = Field(None, max_length=300)
+
+    @field_validator("q", "contains", "domain", "license", mode="before")
+    @classmethod
+    def _blank_is_none(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = value.strip()
+            return value or None
+        return value
+
+    @field_validator("lang", mode="before")
+    @classmethod
+    def _clean_languages(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            value = [value]
+        if isinstance(value, list):
+            cleaned = []
+            for item in value:
+                item = str(item).strip().lower()
+                if not item:
+                    continue
+                if len(item) > 16:
+                    raise ValueError("a language code is at most 16 characters")
+                if item not in cleaned:
+                    cleaned.append(item)
+            return cleaned
+        return value
+
+    @field_validator("domain", mode="after")
+    @classmethod
+    def _normalise_domain(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        value = value.lower()
+        return value[4:] if value.startswith("www.") else value
+
+    @model_validator(mode="after")
+    def _ranges_are_ordered(self) -> RecordFilter:
+        for score in SCORE_RANGES:
+            low, high = getattr(self, f"{score}_min"), getattr(self, f"{score}_max")
+            if low is not None and high is not None and low > high:
+                raise ValueError(f"{score}_min ({low}) is greater than {score}_max ({high})")
+        return self
+
+    def conditions(self, *, without: str | None = None) -> list[Condition]:
+        """The structured conditions, except caption words ``q`` (answered by the text index).
+
+        ``without`` leaves out the conditions on one column: a facet's counts are computed
+        under every filter but its own, so picking one language still shows the others.
+        """
+        result: list[Condition] = []
+        if self.contains:
+            result.append(Condition("caption", "contains", self.contains))
+        if self.lang:
+            result.append(Condition("language", "in", list(self.lang)))
+        for score in SCORE_RANGES:
+            low, high = getattr(self, f"{score}_min"), getattr(self, f"{score}_max")
+            if low is not None:
+                result.append(Condition(score, "gte", low))
+            if high is not None:
+                result.append(Condition(score, "lte", high))
+        if self.min_width is not None:
+            result.append(Condition("width", "gte", self.min_width))
+        if self.min_height is not None:
+            result.append(Condition("height", "gte", self.min_height))
+        if self.domain:
+            result.append(Condition("domain", "eq", self.domain))
+        if self.license:
+            result.append(Condition("license", "eq", self.license))
+        if without is not None:
+            result = [c for c in result if c.column != without]
+        return result
+
+    def is_empty(self) -> bool:
+        return not self.q and not self.conditions()
+
+    def query_items(self) -> list[tuple[str, str]]:
+        """The filter as URL query items (for links that keep the current filters)."""
+        items: list[tuple[str, str]] = []
+        for name, value in self.model_dump(exclude_none=True).items():
+            if isinstance(value, list):
+                items.extend((name, str(v)) for v in value)
+            elif value != "":
+                items.append((name, _format(value)))
+        return items
+
+
+def _format(value: Any) -> str:
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)

@@ -1,0 +1,294 @@
+"""Every read of a dataset's catalog: pages, counts, facets, histograms, rows by id.
+
+The records table is written sorted by similarity (``pos`` order). A page in that order is a
+plain ``LIMIT`` without ``ORDER BY``, which DuckDB stops early, and the next page continues
+from the last ``pos`` seen (keyset), so deep pages cost what the first one does. Other orders
+use ORDER BY with a bounded OFFSET.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from app.catalog.connection import CatalogConnection, alias_for
+from app.catalog.filters import Condition, build_where
+from app.catalog.schema import (
+    COLUMNS,
+    FACET_COLUMNS,
+    HISTOGRAM_BINS,
+    SCORE_DOMAINS,
+    bin_column,
+    quote_identifier,
+)
+
+SortName = Literal["similarity", "aesthetic", "punsafe", "pwatermark", "size", "random"]
+SORTS: tuple[str, ...] = ("similarity", "aesthetic", "punsafe", "pwatermark", "size", "random")
+
+# ORDER BY text per sort name; the names come from this table only, never from a request.
+_ORDER_BY: dict[str, str] = {
+    "aesthetic": '"aesthetic" DESC NULLS LAST, pos',
+    "punsafe": '"punsafe" DESC NULLS LAST, pos',
+    "pwatermark": '"pwatermark" DESC NULLS LAST, pos',
+    "size": '("width"::BIGINT * "height") DESC NULLS LAST, pos',
+    "random": "hash(pos, ?::BIGINT), pos",
+}
+
+CARD_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS)
+_CARD_SELECT = ", ".join(quote_identifier(name) for name in CARD_COLUMNS)
+
+
+@dataclass
+class Page:
+    rows: list[dict[str, Any]]
+    has_more: bool
+    offset: int = 0
+    next_after: int | None = None
+
+
+@dataclass
+class Histogram:
+    score: str
+    edges: list[float]
+    counts: list[int]
+    nulls: int = 0
+
+
+@dataclass
+class FacetValue:
+    value: str | None
+    count: int
+
+
+@dataclass
+class Catalog:
+    """Read-only queries over every attached dataset."""
+
+    connection: CatalogConnection
+    hidden_counts: dict[str, int] = field(default_factory=dict)
+
+    # --- datasets -------------------------------------------------------------------------
+    def attach(self, name: str, catalog_path: Path) -> None:
+        self.connection.attach(name, catalog_path)
+        self.hidden_counts.setdefault(name, 0)
+
+    def columns(self, name: str) -> list[str]:
+        names, _ = self.connection.query(f"SELECT * FROM {_table(name)} LIMIT 0")
+        return names
+
+    # --- the hidden set (filled by the safety layer) ----------------------------------------
+    def set_hidden(self, name: str, positions: Sequence[int]) -> None:
+        """Replace the positions of ``name`` that no query may return."""
+        self.connection.execute_write("DELETE FROM hidden WHERE dataset = ?", [name])
+        if positions:
+            self.connection.execute_write(
+                "INSERT INTO hidden SELECT ?, unnest(?::BIGINT[])", [name, list(positions)]
+            )
+        self.hidden_counts[name] = len(positions)
+
+    def positions_matching(self, name: str, column: str, values: Sequence[str]) -> list[int]:
+        """Positions whose ``column`` (sample_id or a hash column) is one of ``values``."""
+        if column not in ("sample_id", "url_sha256", "md5", "sha256"):
+            raise ValueError(f"cannot match records on {column!r}")
+        if not values:
+            return []
+        _, rows = self.connection.query(
+            f"SELECT pos FROM {_table(name)} "
+            f"WHERE {quote_identifier(column)} IN (SELECT unnest(?::VARCHAR[]))",
+            [list(values)],
+        )
+        return [row[0] for row in rows]
+
+    # --- pages --------------------------------------------------------------------------------
+    def page(
+        self,
+        name: str,
+        conditions: Sequence[Condition],
+        *,
+        sort: str = "similarity",
+        limit: int = 48,
+        offset: int = 0,
+        after: int | None = None,
+        seed: int = 0,
+        within: Sequence[int] | None = None,
+    ) -> Page:
+        """One page of records; ``within`` restricts to given positions (text/kNN hits)."""
+        if sort not in SORTS:
+            raise ValueError(f"unknown sort {sort!r}")
+        extra: list[str] = []
+        extra_params: list[Any] = []
+        if sort == "similarity" and after is not None:
+            extra.append("pos > ?")
+            extra_params.append(after)
+        if within is not None:
+            extra.append("pos IN (SELECT unnest(?::BIGINT[]))")
+            extra_params.append(list(within))
+        where, params = self._where(name, conditions, extra, extra_params)
+        sql = f"SELECT {_CARD_SELECT} FROM {_table(name)} {where}"
+        if sort != "similarity":
+            sql += f" ORDER BY {_ORDER_BY[sort]}"
+            if sort == "random":
+                params.append(seed)
+        sql += " LIMIT ? OFFSET ?"
+        params.extend([limit + 1, offset])
+        rows = self.connection.query_dicts(sql, params)
+        has_more = len(rows) > limit
+        rows = rows[:limit]
+        next_after = rows[-1]["pos"] if (sort == "similarity" and has_more and rows) else None
+        return Page(rows=rows, has_more=has_more, offset=offset, next_after=next_after)
+
+    def count(
+        self, name: str, conditions: Sequence[Condition], within: Sequence[int] | None = None
+    ) -> int:
+        extra, extra_params = _within(within)
+        where, params = self._where(name, conditions, extra, extra_params)
+        _, rows = self.connection.query(
+            f"SELECT count(*) FROM {_table(name)} {where}",
+            params,
+        )
+        return int(rows[0][0])
+
+    def facet(
+        self,
+        name: str,
+        column: str,
+        conditions: Sequence[Condition],
+        *,
+        limit: int = 20,
+        within: Sequence[int] | None = None,
+    ) -> list[FacetValue]:
+        if column not in FACET_COLUMNS:
+            raise ValueError(f"no facet on {column!r}")
+        col = quote_identifier(column)
+        extra, extra_params = _within(within)
+        where, params = self._where(name, conditions, extra, extra_params)
+        _, rows = self.connection.query(
+            f"SELECT {col} AS value, count(*) AS n FROM {_table(name)} {where} "
+            "GROUP BY 1 ORDER BY n DESC, value NULLS LAST LIMIT ?",
+            [*params, limit],
+        )
+        return [FacetValue(value=row[0], count=int(row[1])) for row in rows]
+
+    def histogram(
+        self,
+        name: str,
+        score: str,
+        conditions: Sequence[Condition],
+        within: Sequence[int] | None = None,
+    ) -> Histogram:
+        """Counts in HISTOGRAM_BINS equal bins over the score's fixed domain."""
+        bin_col = quote_identifier(bin_column(score))
+        extra, extra_params = _within(within)
+        where, params = self._where(name, conditions, extra, extra_params)
+        _, rows = self.connection.query(
+            f"SELECT {bin_col} AS bin, count(*) FROM {_table(name)} {where} GROUP BY 1",
+            params,
+        )
+        counts = [0] * HISTOGRAM_BINS
+        nulls = 0
+        for bin_index, n in rows:
+            if bin_index is None:
+                nulls += int(n)
+            else:
+                counts[int(bin_index)] += int(n)
+        return Histogram(score=score, edges=histogram_edges(score), counts=counts, nulls=nulls)
+
+    # --- rows ---------------------------------------------------------------------------------
+    def rows_by_ids(self, name: str, sample_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Full rows (extra columns too) for ``sample_ids``, in the order asked, hidden ones
+        left out."""
+        if not sample_ids:
+            return []
+        placeholders = ", ".join("?" for _ in sample_ids)
+        where, params = self._where(
+            name, [], [f"sample_id IN ({placeholders})"], [str(s) for s in sample_ids]
+        )
+        rows = self.connection.query_dicts(
+            f"SELECT * FROM {_table(name)} {where}",
+            params,
+        )
+        by_id = {row["sample_id"]: row for row in rows}
+        return [by_id[str(s)] for s in sample_ids if str(s) in by_id]
+
+    def rows_by_positions(self, name: str, positions: Sequence[int]) -> list[dict[str, Any]]:
+        """Card rows for ``positions``, in the order given, hidden ones left out."""
+        if not len(positions):
+            return []
+        where, params = self._where(
+            name, [], ["pos IN (SELECT unnest(?::BIGINT[]))"], [[int(p) for p in positions]]
+        )
+        rows = self.connection.query_dicts(
+            f"SELECT {_CARD_SELECT} FROM {_table(name)} {where}",
+            params,
+        )
+        by_pos = {row["pos"]: row for row in rows}
+        return [by_pos[int(p)] for p in positions if int(p) in by_pos]
+
+    def record(self, name: str, sample_id: str) -> dict[str, Any] | None:
+        rows = self.rows_by_ids(name, [sample_id])
+        return rows[0] if rows else None
+
+    def positions_passing(
+        self, name: str, conditions: Sequence[Condition], positions: Sequence[int]
+    ) -> set[int]:
+        """Which of ``positions`` pass the filters (and are not hidden)."""
+        if not len(positions):
+            return set()
+        where, params = self._where(
+            name, conditions, ["pos IN (SELECT unnest(?::BIGINT[]))"], [[int(p) for p in positions]]
+        )
+        _, rows = self.connection.query(
+            f"SELECT pos FROM {_table(name)} {where}",
+            params,
+        )
+        return {row[0] for row in rows}
+
+    def candidate_positions(
+        self, name: str, conditions: Sequence[Condition], cap: int
+    ) -> list[int] | None:
+        """All positions passing the filters if there are at most ``cap``, else None."""
+        where, params = self._where(name, conditions, [], [])
+        _, rows = self.connection.query(
+            f"SELECT pos FROM {_table(name)} {where} LIMIT ?",
+            [*params, cap + 1],
+        )
+        if len(rows) > cap:
+            return None
+        return [row[0] for row in rows]
+
+    # --- helpers ------------------------------------------------------------------------------
+    def _where(
+        self,
+        name: str,
+        conditions: Sequence[Condition],
+        extra: Sequence[str],
+        extra_params: Sequence[Any],
+    ) -> tuple[str, list[Any]]:
+        where, params = build_where(conditions)
+        clauses = [where[len("WHERE ") :]] if where else []
+        clauses.extend(extra)
+        params = [*params, *extra_params]
+        if self.hidden_counts.get(name):
+            clauses.append("pos NOT IN (SELECT pos FROM hidden WHERE dataset = ?)")
+            params.append(name)
+        if not clauses:
+            return "", []
+        return "WHERE " + " AND ".join(clauses), params
+
+
+def histogram_edges(score: str) -> list[float]:
+    low, high = SCORE_DOMAINS[score]
+    step = (high - low) / HISTOGRAM_BINS
+    return [round(low + i * step, 6) for i in range(HISTOGRAM_BINS + 1)]
+
+
+def _table(name: str) -> str:
+    return f"{alias_for(name)}.records"
+
+
+def _within(within: Sequence[int] | None) -> tuple[list[str], list[Any]]:
+    if within is None:
+        return [], []
+    return ["pos IN (SELECT unnest(?::BIGINT[]))"], [[int(p) for p in within]]

@@ -1,0 +1,244 @@
+"""Answer one browse request by combining the catalog (DuckDB) and the caption text index.
+
+Routes for HTML and JSON both call this, so a page and its JSON twin can never disagree.
+The safety rules (hidden records, classroom mode) are applied here, once, to every query.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from app.catalog.filters import Condition, RecordFilter
+from app.catalog.queries import Catalog, FacetValue, Histogram, histogram_edges
+from app.catalog.schema import FACET_COLUMNS, SCORE_DOMAINS
+from app.config import Settings
+from app.explore.datasets import DatasetHandle
+from app.textsearch.search import Unsupported
+
+# When a text search needs something the text index cannot do (substring match, a random
+# sample, sort by size), DuckDB filters the best text hits; this bounds how many.
+TEXT_FALLBACK_HITS = 10_000
+
+
+@dataclass
+class BrowseResult:
+    rows: list[dict[str, Any]]
+    total: int
+    has_more: bool
+    offset: int
+    sort: str
+    next_after: int | None = None
+    approximate: bool = False
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Explorer:
+    catalog: Catalog
+    settings: Settings
+    hidden_positions: dict[str, list[int]] = field(default_factory=dict)
+
+    # --- safety -------------------------------------------------------------------------------
+    def hide(self, dataset: DatasetHandle, positions: list[int]) -> None:
+        """Replace the set of positions of ``dataset`` no one may see."""
+        unique = sorted(set(positions))
+        self.hidden_positions[dataset.name] = unique
+        self.catalog.set_hidden(dataset.name, unique)
+
+    def safety_conditions(self) -> list[Condition]:
+        if not self.settings.classroom_mode:
+            return []
+        conditions = [Condition("punsafe", "lte", self.settings.punsafe_threshold)]
+        if self.settings.classroom_words:
+            conditions.append(
+                Condition("caption", "not_matches_words", list(self.settings.classroom_words))
+            )
+        return conditions
+
+    def conditions(
+        self, record_filter: RecordFilter, without: str | None = None
+    ) -> list[Condition]:
+        return record_filter.conditions(without=without) + self.safety_conditions()
+
+    # --- browse -------------------------------------------------------------------------------
+    def browse(
+        self,
+        dataset: DatasetHandle,
+        record_filter: RecordFilter,
+        *,
+        sort: str,
+        limit: int,
+        offset: int = 0,
+        after: int | None = None,
+        seed: int = 0,
+    ) -> BrowseResult:
+        conditions = self.conditions(record_filter)
+        if record_filter.q:
+            if sort == "similarity" and after is not None:
+                after = None  # keyset cursors are for the catalog's own order only
+            try:
+                return self._text_browse(dataset, record_filter, conditions, sort, limit, offset)
+            except Unsupported:
+                return self._text_fallback(
+                    dataset, record_filter, conditions, sort, limit, offset, seed
+                )
+        if sort == "relevance":
+            sort = "similarity"
+        page = self.catalog.page(
+            dataset.name, conditions, sort=sort, limit=limit, offset=offset, after=after, seed=seed
+        )
+        total = self.catalog.count(dataset.name, conditions)
+        return BrowseResult(
+            rows=page.rows,
+            total=total,
+            has_more=page.has_more,
+            offset=offset,
+            sort=sort,
+            next_after=page.next_after,
+        )
+
+    def _text_browse(
+        self,
+        dataset: DatasetHandle,
+        record_filter: RecordFilter,
+        conditions: list[Condition],
+        sort: str,
+        limit: int,
+        offset: int,
+    ) -> BrowseResult:
+        hits = dataset.text().search(
+            record_filter.q or "",
+            conditions,
+            sort=sort,
+            limit=limit + 1,
+            offset=offset,
+            hidden=self.hidden_positions.get(dataset.name, ()),
+        )
+        positions = hits.positions[:limit]
+        rows = self.catalog.rows_by_positions(dataset.name, positions)
+        return BrowseResult(
+            rows=rows,
+            total=hits.count,
+            has_more=len(hits.positions) > limit,
+            offset=offset,
+            sort=sort,
+        )
+
+    def _text_fallback(
+        self,
+        dataset: DatasetHandle,
+        record_filter: RecordFilter,
+        conditions: list[Condition],
+        sort: str,
+        limit: int,
+        offset: int,
+        seed: int,
+    ) -> BrowseResult:
+        positions = self._best_text_hits(dataset, record_filter)
+        catalog_sort = "similarity" if sort == "relevance" else sort
+        page = self.catalog.page(
+            dataset.name,
+            conditions,
+            sort=catalog_sort,
+            limit=limit,
+            offset=offset,
+            seed=seed,
+            within=positions,
+        )
+        rows = page.rows
+        if sort == "relevance":
+            rank = {p: i for i, p in enumerate(positions)}
+            rows = sorted(rows, key=lambda row: rank.get(row["pos"], len(rank)))
+        total = self.catalog.count(dataset.name, conditions, within=positions)
+        approximate = len(positions) >= TEXT_FALLBACK_HITS
+        notes = (
+            [f"Searched within the {TEXT_FALLBACK_HITS:,} best caption matches."]
+            if approximate
+            else []
+        )
+        return BrowseResult(
+            rows=rows,
+            total=total,
+            has_more=page.has_more,
+            offset=offset,
+            sort=catalog_sort if sort != "relevance" else sort,
+            approximate=approximate,
+            notes=notes,
+        )
+
+    def _best_text_hits(self, dataset: DatasetHandle, record_filter: RecordFilter) -> list[int]:
+        supported = [c for c in record_filter.conditions() if c.op not in ("contains",)]
+        hits = dataset.text().search(
+            record_filter.q or "",
+            supported,
+            sort="relevance",
+            limit=TEXT_FALLBACK_HITS,
+            hidden=self.hidden_positions.get(dataset.name, ()),
+        )
+        return hits.positions
+
+    # --- summaries ------------------------------------------------------------------------------
+    def facets(
+        self, dataset: DatasetHandle, record_filter: RecordFilter, limit: int = 20
+    ) -> dict[str, list[FacetValue]]:
+        result: dict[str, list[FacetValue]] = {}
+        for column in FACET_COLUMNS:
+            conditions = self.conditions(record_filter, without=column)
+            if record_filter.q:
+                try:
+                    pairs = dataset.text().facet(
+                        record_filter.q,
+                        column,
+                        conditions,
+                        limit=limit,
+                        hidden=self.hidden_positions.get(dataset.name, ()),
+                    )
+                    result[column] = [FacetValue(value=v, count=n) for v, n in pairs]
+                    continue
+                except Unsupported:
+                    within = self._best_text_hits(dataset, record_filter)
+                    result[column] = self.catalog.facet(
+                        dataset.name, column, conditions, limit=limit, within=within
+                    )
+                    continue
+            result[column] = self.catalog.facet(dataset.name, column, conditions, limit=limit)
+        return result
+
+    def histograms(
+        self, dataset: DatasetHandle, record_filter: RecordFilter
+    ) -> dict[str, Histogram]:
+        conditions = self.conditions(record_filter)
+        result: dict[str, Histogram] = {}
+        for score in SCORE_DOMAINS:
+            if record_filter.q:
+                try:
+                    counts = dataset.text().histogram(
+                        record_filter.q,
+                        score,
+                        conditions,
+                        hidden=self.hidden_positions.get(dataset.name, ()),
+                    )
+                    result[score] = Histogram(
+                        score=score, edges=histogram_edges(score), counts=counts
+                    )
+                    continue
+                except Unsupported:
+                    within = self._best_text_hits(dataset, record_filter)
+                    result[score] = self.catalog.histogram(
+                        dataset.name, score, conditions, within=within
+                    )
+                    continue
+            result[score] = self.catalog.histogram(dataset.name, score, conditions)
+        return result
+
+    # --- single records -------------------------------------------------------------------------
+    def record(self, dataset: DatasetHandle, sample_id: str) -> dict[str, Any] | None:
+        """The full row, or None when absent, hidden, or filtered out by classroom mode."""
+        row = self.catalog.record(dataset.name, sample_id)
+        if row is None:
+            return None
+        safety = self.safety_conditions()
+        if safety and not self.catalog.positions_passing(dataset.name, safety, [row["pos"]]):
+            return None
+        return row
