@@ -1,0 +1,52 @@
+"""Typed dependencies: routes read as their signature."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import Depends, HTTPException, Query, Request
+
+from app.catalog.filters import RecordFilter
+from app.catalog.queries import Catalog
+from app.config import Settings
+from app.explore.datasets import DatasetHandle
+from app.explore.service import Explorer
+
+
+def get_settings(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def get_catalog(request: Request) -> Catalog:
+    return request.app.state.catalog
+
+
+def get_explorer(request: Request) -> Explorer:
+    return request.app.state.explorer
+
+
+def get_datasets(request: Request) -> dict[str, DatasetHandle]:
+    return request.app.state.datasets
+
+
+def get_dataset(
+    request: Request,
+    ds: Annotated[
+        str | None, Query(max_length=63, description="Dataset name; the default one if absent.")
+    ] = None,
+) -> DatasetHandle:
+    datasets: dict[str, DatasetHandle] = request.app.state.datasets
+    settings: Settings = request.app.state.settings
+    name = ds or settings.default_dataset or next(iter(datasets))
+    handle = datasets.get(name)
+    if handle is None:
+        raise HTTPException(status_code=404, detail=f"no dataset named {name!r}")
+    return handle
+
+
+SettingsDep = Annotated[Settings, Depends(get_settings)]
+CatalogDep = Annotated[Catalog, Depends(get_catalog)]
+ExplorerDep = Annotated[Explorer, Depends(get_explorer)]
+DatasetsDep = Annotated[dict[str, DatasetHandle], Depends(get_datasets)]
+DatasetDep = Annotated[DatasetHandle, Depends(get_dataset)]
+FilterDep = Annotated[RecordFilter, Query()]

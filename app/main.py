@@ -1,0 +1,89 @@
+"""``create_app(settings)``: the FastAPI application.
+
+The lifespan opens what every request shares, once: the catalog (DuckDB with each dataset
+attached read-only), the explorer that answers browse requests, and the templates. Nothing
+is opened at import time, so tests build as many apps as they like on data in tmp_path.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
+
+from app.catalog.connection import CatalogConnection
+from app.catalog.queries import Catalog
+from app.config import Settings
+from app.explore.datasets import discover
+from app.explore.service import Explorer
+from app.web import api, browse, errors, records
+from app.web.render import make_templates
+
+log = logging.getLogger(__name__)
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+class StartupError(RuntimeError):
+    """Start-up cannot continue; the message says which file is missing and how to make it."""
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    settings = settings or Settings()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        open_state(app, settings)
+        try:
+            yield
+        finally:
+            app.state.catalog.connection.close()
+
+    app = FastAPI(
+        title="Loupe",
+        summary="Look inside captioned-image training sets of the LAION-5B kind.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.templates = make_templates(PROJECT_ROOT / "templates", settings)
+    app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
+    errors.install(app)
+    app.include_router(browse.router)
+    app.include_router(records.router)
+    app.include_router(api.router)
+    _include_optional_routers(app)
+    return app
+
+
+def open_state(app: FastAPI, settings: Settings) -> None:
+    datasets = discover(settings.data_dir)
+    if not datasets:
+        raise StartupError(
+            f"no dataset found in {settings.data_dir.resolve()}: build the demo with "
+            "`loupe demo`, or ingest parquet files with `loupe ingest NAME FILE...` "
+            "(or point LOUPE_DATA_DIR at a folder that holds datasets)"
+        )
+    if settings.default_dataset and settings.default_dataset not in datasets:
+        raise StartupError(
+            f"LOUPE_DEFAULT_DATASET={settings.default_dataset!r} is not in "
+            f"{settings.data_dir.resolve()} (found: {', '.join(datasets)})"
+        )
+    connection = CatalogConnection(timeout_s=settings.query_timeout_s, threads=os.cpu_count())
+    catalog = Catalog(connection)
+    for name, handle in datasets.items():
+        catalog.attach(name, handle.paths.catalog)
+    app.state.datasets = datasets
+    app.state.catalog = catalog
+    app.state.explorer = Explorer(catalog=catalog, settings=settings)
+
+
+def _include_optional_routers(app: FastAPI) -> None:
+    """Routers of areas that are built separately (images, search, review)."""
+    from app.web import images
+
+    app.include_router(images.router)

@@ -1,0 +1,62 @@
+"""Query parameters shared by the grid and its JSON twin (besides the filters)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Literal
+
+from fastapi import Depends, HTTPException, Query
+
+from app.deps import SettingsDep
+
+SortParam = Literal[
+    "relevance", "similarity", "aesthetic", "punsafe", "pwatermark", "size", "random"
+]
+
+
+@dataclass
+class PageParams:
+    sort: str
+    page: int
+    size: int
+    after: int | None
+    seed: int
+
+    @property
+    def offset(self) -> int:
+        return 0 if self.after is not None else (self.page - 1) * self.size
+
+
+def page_params(
+    settings: SettingsDep,
+    sort: Annotated[
+        SortParam | None,
+        Query(
+            description="relevance (when searching), similarity, aesthetic, punsafe, "
+            "pwatermark, size, or random (a seeded sample)"
+        ),
+    ] = None,
+    page: Annotated[int, Query(ge=1, le=1_000_000)] = 1,
+    size: Annotated[int | None, Query(ge=1, description="Records per page (capped).")] = None,
+    after: Annotated[
+        int | None, Query(ge=0, description="Keyset cursor: continue after this position.")
+    ] = None,
+    seed: Annotated[int, Query(ge=0, le=2**31 - 1, description="Seed of the random sample.")] = 1,
+) -> PageParams:
+    size = size or settings.page_size
+    if size > settings.max_page_size:
+        raise HTTPException(
+            status_code=400,
+            detail=f"size is at most {settings.max_page_size} records per page (got {size})",
+        )
+    params = PageParams(sort=sort or "", page=page, size=size, after=after, seed=seed)
+    if params.offset > settings.max_offset:
+        raise HTTPException(
+            status_code=400,
+            detail=f"page {page} is deeper than {settings.max_offset:,} records; narrow the "
+            "filters, or follow the 'next page' links, which have no depth limit",
+        )
+    return params
+
+
+PageDep = Annotated[PageParams, Depends(page_params)]

@@ -1,0 +1,38 @@
+"""`/records/{sample_id}`: one record beside its provenance."""
+
+from __future__ import annotations
+
+from anyio import to_thread
+from fastapi import APIRouter, HTTPException, Path, Request
+
+from app.catalog.schema import COLUMNS, SCORE_COLUMNS
+from app.deps import DatasetDep, ExplorerDep
+from app.web.render import render
+
+router = APIRouter(tags=["pages"])
+
+SampleId = Path(..., max_length=200, description="The record's sample id in its dataset.")
+
+
+@router.get("/records/{sample_id}", summary="One record with its image, provenance and scores")
+async def record_page(
+    request: Request, dataset: DatasetDep, explorer: ExplorerDep, sample_id: str = SampleId
+):
+    row = await to_thread.run_sync(lambda: explorer.record(dataset, sample_id))
+    if row is None:
+        raise HTTPException(status_code=404, detail=f"no record {sample_id!r} in {dataset.name}")
+    known = {c.name for c in COLUMNS}
+    extras = {k: v for k, v in row.items() if k not in known and not k.endswith("_bin")}
+    return render(
+        request,
+        "pages/record.html",
+        {
+            "dataset": dataset,
+            "row": row,
+            "extras": extras,
+            "scores": [
+                c for c in COLUMNS if c.name in SCORE_COLUMNS or c.name in ("language", "nsfw")
+            ],
+            "raw": {k: v for k, v in row.items() if not k.endswith("_bin")},
+        },
+    )

@@ -1,0 +1,82 @@
+"""One URL, two renderings: the full page, or for an htmx request the partial inside it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from app.catalog.schema import BY_NAME
+from app.config import Settings
+
+
+def make_templates(directory: Path, settings: Settings) -> Jinja2Templates:
+    templates = Jinja2Templates(directory=str(directory))
+    env = templates.env
+    env.autoescape = True  # every template, whatever its extension: data is never trusted
+    env.filters["score"] = format_score
+    env.filters["thousands"] = lambda n: f"{int(n):,}" if n is not None else "–"
+    env.filters["pretty_json"] = lambda value: json.dumps(
+        value, indent=2, ensure_ascii=False, default=str
+    )
+    env.globals["columns"] = BY_NAME
+    env.globals["settings"] = settings
+    env.globals["url_with"] = url_with
+    return templates
+
+
+def is_htmx(request: Request) -> bool:
+    return (
+        request.headers.get("HX-Request") == "true"
+        and request.headers.get("HX-History-Restore-Request") != "true"
+    )
+
+
+def render(
+    request: Request,
+    page: str,
+    context: dict[str, Any],
+    *,
+    partial: str | None = None,
+    status_code: int = 200,
+) -> HTMLResponse:
+    """Render ``partial`` for htmx requests (when given) and ``page`` otherwise."""
+    templates: Jinja2Templates = request.app.state.templates
+    name = partial if (partial and is_htmx(request)) else page
+    context = {
+        "request": request,
+        "blur_off": request.cookies.get("loupe_blur") == "off",
+        "datasets": getattr(request.app.state, "datasets", {}),
+        **context,
+    }
+    response = templates.TemplateResponse(request, name, context, status_code=status_code)
+    response.headers["Vary"] = "HX-Request"
+    return response
+
+
+def url_with(request: Request, path: str | None = None, **changes: Any) -> str:
+    """The current URL with some query parameters replaced (None removes one)."""
+    items = [(k, v) for k, v in request.query_params.multi_items() if k not in changes]
+    for key, value in changes.items():
+        if value is None:
+            continue
+        if isinstance(value, list | tuple):
+            items.extend((key, str(v)) for v in value)
+        else:
+            items.append((key, str(value)))
+    query = urlencode(items)
+    return (path or request.url.path) + (f"?{query}" if query else "")
+
+
+def format_score(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    try:
+        return f"{float(value):.{digits}f}"
+    except (TypeError, ValueError):
+        return str(value)

@@ -1,0 +1,67 @@
+"""The JSON twins share the page's query code."""
+
+from __future__ import annotations
+
+import pytest
+
+
+def test_datasets(client):
+    assert [d["name"] for d in client.get("/api/datasets").json()] == ["tiny"]
+
+
+def test_records_with_filters_match_the_page(client):
+    params = {"lang": ["de", "fr"], "aesthetic_min": 4, "q": "photo"}
+    api = client.get("/api/records", params=params).json()
+    assert api["total"] > 0
+    assert all(r["language"] in ("de", "fr") and r["aesthetic"] >= 4 for r in api["records"])
+    assert api["sort"] == "relevance"
+
+
+def test_substring_with_text_search_falls_back_to_duckdb(client):
+    api = client.get("/api/records", params={"q": "cat", "contains": "number 1"}).json()
+    assert api["records"]
+    assert all("number 1" in r["caption"] for r in api["records"])
+
+
+def test_record_and_unknown_record(client):
+    record = client.get("/api/records/1003").json()
+    assert record["sample_id"] == "1003" and "url_sha256" in record
+    missing = client.get("/api/records/nope")
+    assert missing.status_code == 404 and missing.json()["detail"].startswith("no record")
+
+
+def test_facets_and_histograms(client):
+    facets = client.get("/api/facets").json()
+    assert sum(v["count"] for v in facets["language"]) == 120
+    assert facets["domain"][0]["value"].endswith(".example")
+    histograms = client.get("/api/histograms").json()
+    assert sum(histograms["similarity"]["counts"]) == 120
+    assert len(histograms["aesthetic"]["edges"]) == 21
+    searched = client.get("/api/histograms", params={"q": "astronaut"}).json()
+    assert 0 < sum(searched["similarity"]["counts"]) < 120
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{"similarity_min": "abc"}, {"lang": "x" * 40}, {"min_width": -1}, {"seed": -3}, {"after": -1}],
+)
+def test_bad_parameters_are_422_json(client, params):
+    response = client.get("/api/records", params=params)
+    assert response.status_code == 422
+    assert response.json()["detail"].startswith("Invalid request")
+
+
+def test_sql_looking_input_is_only_data(client):
+    response = client.get(
+        "/api/records", params={"domain": "x' OR 1=1 --", "contains": "'; DROP TABLE records; --"}
+    )
+    assert response.status_code == 200
+    assert response.json()["total"] == 0
+    assert client.get("/api/records").json()["total"] == 120
+
+
+def test_openapi_lists_the_twins(client):
+    paths = client.get("/openapi.json").json()["paths"]
+    assert {"/api/records", "/api/records/{sample_id}", "/api/facets", "/api/datasets"} <= set(
+        paths
+    )
