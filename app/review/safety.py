@@ -1,0 +1,215 @@
+"""The hidden set: which records of a dataset are never shown, to anyone.
+
+A record is hidden when
+  1. it has a ``suspected_csam`` flag, whatever the flag's status;
+  2. another dataset has a ``suspected_csam`` flag on the same URL (same url_sha256); or
+  3. a blocklist that applies to its dataset matches its sample id, URL hash or image hash.
+
+Why a suspected-CSAM flag hides for good, even after a dismissal: from the moment of flagging
+nobody can see the image (that is the point), so no reviewer can look again and judge it safe.
+A dismissal is recorded (it keeps the record out of the published removal list) but does not
+bring the image back. An operator who is sure can only do so outside Loupe, on purpose.
+
+Matching hashes to sample ids needs the catalog, which this package does not read: the web
+layer registers one ``resolve(kind, values) -> sample_ids`` callable per dataset. Matches are
+stored per list and dataset, and redone when the catalog is rebuilt (a new ``catalog_version``).
+If hash lists apply to a dataset that has no resolver, ``hidden_sample_ids`` raises rather than
+answer with a partial set: the model fails closed.
+
+``version()`` changes whenever any hidden set may have changed (also when the CLI imports a
+list from another process), so callers can cache what they build from a hidden set.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from app.review import audit
+from app.review.blocklist import Blocklist, Blocklists
+from app.review.db import Database
+from app.review.errors import BlocklistUnresolved
+from app.review.flags import CSAM, HiddenCallback
+
+logger = logging.getLogger(__name__)
+
+Resolver = Callable[[str, list[str]], list[str]]
+RESOLVE_CHUNK = 10_000
+
+
+@dataclass(frozen=True)
+class HiddenSet:
+    dataset: str
+    version: int
+    sample_ids: frozenset[str]
+
+
+@dataclass
+class _Registered:
+    resolve: Resolver
+    catalog_version: str
+
+
+class Safety:
+    def __init__(
+        self,
+        db: Database,
+        blocklists: Blocklists,
+        on_hidden: list[HiddenCallback] | None = None,
+    ) -> None:
+        self.db = db
+        self.blocklists = blocklists
+        # Called with (dataset, sample_ids) when records become hidden, after the change is
+        # committed; the web layer registers one that deletes cached thumbnails.
+        self.on_hidden: list[HiddenCallback] = on_hidden if on_hidden is not None else []
+        self._resolvers: dict[str, _Registered] = {}
+        self._cache: dict[str, HiddenSet] = {}
+        self._lock = threading.RLock()
+
+    # --- set-up ----------------------------------------------------------------------------
+    def register_resolver(self, dataset: str, resolve: Resolver, catalog_version: str = "") -> None:
+        """Tell Safety how to turn hashes into ``dataset``'s sample ids.
+
+        ``catalog_version`` identifies the catalog build (e.g. the manifest's ``built_at``);
+        when it changes, every hash list is matched again.
+        """
+        with self._lock:
+            self._resolvers[dataset] = _Registered(resolve, catalog_version)
+            self._cache.pop(dataset, None)
+
+    # --- queries ---------------------------------------------------------------------------
+    def version(self) -> int:
+        return self.db.hidden_version()
+
+    def hidden(self, dataset: str) -> HiddenSet:
+        """The hidden set of ``dataset`` and the version it belongs to (cached per version)."""
+        cached = self._cache.get(dataset)
+        if cached is not None and cached.version == self.db.hidden_version():
+            return cached
+        with self._lock:
+            cached = self._cache.get(dataset)
+            if cached is not None and cached.version == self.db.hidden_version():
+                return cached
+            self._resolve_pending(dataset)
+            with self.db.read() as conn:
+                # Version first, in the same snapshot: a set is never labelled newer than it is.
+                version = self.db.hidden_version()
+                own = conn.execute(
+                    "SELECT sample_id FROM flags WHERE dataset = ? AND category = ? "
+                    "UNION SELECT sample_id FROM blocklist_hits WHERE dataset = ?",
+                    (dataset, CSAM, dataset),
+                ).fetchall()
+                other_urls = conn.execute(
+                    "SELECT DISTINCT url_sha256 FROM flags WHERE category = ? AND dataset != ? "
+                    "AND url_sha256 IS NOT NULL",
+                    (CSAM, dataset),
+                ).fetchall()
+            ids = {row[0] for row in own}
+            if other_urls:
+                ids.update(self._resolve(dataset, "url_sha256", [row[0] for row in other_urls]))
+            hidden = HiddenSet(dataset, version, frozenset(ids))
+            previous = cached.sample_ids if cached is not None else frozenset()
+            self._cache[dataset] = hidden
+        newly = sorted(hidden.sample_ids - previous)
+        if newly:
+            # On the first computation in this process this covers everything hidden so far:
+            # thumbnails cached before an import from another process are removed too.
+            self._notify(dataset, newly)
+        return hidden
+
+    def hidden_sample_ids(self, dataset: str) -> frozenset[str]:
+        return self.hidden(dataset).sample_ids
+
+    def is_hidden(self, dataset: str, sample_id: str) -> bool:
+        return sample_id in self.hidden(dataset).sample_ids
+
+    # --- matching blocklists ---------------------------------------------------------------
+    def _resolve(self, dataset: str, kind: str, values: list[str]) -> set[str]:
+        registered = self._resolvers.get(dataset)
+        if registered is None:
+            raise BlocklistUnresolved(
+                f"dataset {dataset!r}: records must be matched by {kind} but no catalog "
+                "resolver is registered (Safety.register_resolver)"
+            )
+        found: set[str] = set()
+        for start in range(0, len(values), RESOLVE_CHUNK):
+            found.update(
+                str(v) for v in registered.resolve(kind, values[start : start + RESOLVE_CHUNK])
+            )
+        return found
+
+    def _resolve_pending(self, dataset: str) -> None:
+        registered = self._resolvers.get(dataset)
+        catalog_version = registered.catalog_version if registered else ""
+        done = {
+            row["list_id"]: row["catalog_version"]
+            for row in self.db.connection().execute(
+                "SELECT list_id, catalog_version FROM blocklist_resolutions WHERE dataset = ?",
+                (dataset,),
+            )
+        }
+        for blocklist in self.blocklists.lists(dataset):
+            if blocklist.id in done and (
+                blocklist.kind == "sample_id" or done[blocklist.id] == catalog_version
+            ):
+                continue
+            self._resolve_list(dataset, blocklist, catalog_version)
+
+    def _resolve_list(self, dataset: str, blocklist: Blocklist, catalog_version: str) -> None:
+        values = self.blocklists.entries(blocklist.id)
+        if blocklist.kind == "sample_id":
+            # Ids need no catalog: hiding an id the dataset lacks costs nothing.
+            hits = set(values)
+        elif blocklist.kind == "hex64":
+            hits = self._resolve(dataset, "url_sha256", values)
+            hits |= self._resolve(dataset, "sha256", values)
+        else:
+            hits = self._resolve(dataset, blocklist.kind, values)
+        with self.db.write() as conn:
+            before = conn.execute(
+                "SELECT hits, catalog_version FROM blocklist_resolutions "
+                "WHERE list_id = ? AND dataset = ?",
+                (blocklist.id, dataset),
+            ).fetchone()
+            conn.execute(
+                "DELETE FROM blocklist_hits WHERE dataset = ? AND list_id = ?",
+                (dataset, blocklist.id),
+            )
+            conn.executemany(
+                "INSERT INTO blocklist_hits (dataset, sample_id, list_id) VALUES (?, ?, ?)",
+                ((dataset, sample_id, blocklist.id) for sample_id in sorted(hits)),
+            )
+            conn.execute(
+                "INSERT INTO blocklist_resolutions (list_id, dataset, catalog_version, "
+                "resolved_at, hits) VALUES (?, ?, ?, ?, ?) ON CONFLICT (list_id, dataset) DO "
+                "UPDATE SET catalog_version = excluded.catalog_version, "
+                "resolved_at = excluded.resolved_at, hits = excluded.hits",
+                (blocklist.id, dataset, catalog_version, self.db.now(), len(hits)),
+            )
+            audit.record(
+                self.db,
+                conn,
+                actor="system",
+                action="blocklist.match",
+                target=f"blocklist:{blocklist.id}",
+                dataset=dataset,
+                previous=None if before is None else dict(before),
+                new={"hits": len(hits), "catalog_version": catalog_version},
+            )
+            self.db.bump_hidden_version(conn)
+        logger.info(
+            "blocklist %s (%s) hides %d records of %s",
+            blocklist.name,
+            blocklist.kind,
+            len(hits),
+            dataset,
+        )
+
+    def _notify(self, dataset: str, sample_ids: list[str]) -> None:
+        for callback in list(self.on_hidden):
+            try:
+                callback(dataset, sample_ids)
+            except Exception:  # one failing listener must not stop the others
+                logger.exception("on_hidden callback failed for dataset %s", dataset)
