@@ -80,6 +80,15 @@ class Settings(BaseSettings):
         None,
         description="Key that signs session cookies; generated once and kept in state_dir if unset.",
     )
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed sign-ins allowed per account and per address in login_window_s."
+    )
+    login_window_s: float = Field(
+        900.0, gt=0, description="Sliding window of the sign-in rate limit, seconds (15 minutes)."
+    )
+    session_max_age_s: int = Field(
+        14 * 24 * 3600, ge=60, description="A sign-in lasts this many seconds (14 days by default)."
+    )
     classroom_mode: bool = Field(
         False,
         description="For live demos: hide (not blur) records above the punsafe threshold and any "
