@@ -19,7 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from app.catalog.connection import CatalogConnection
 from app.catalog.queries import Catalog
 from app.config import Settings
-from app.explore.datasets import discover
+from app.explore.datasets import DatasetHandle, discover
 from app.explore.service import Explorer
 from app.web import api, browse, errors, records
 from app.web.render import make_templates
@@ -60,7 +60,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     return app
 
 
-def open_state(app: FastAPI, settings: Settings) -> None:
+def find_datasets(settings: Settings) -> dict[str, DatasetHandle]:
+    """The datasets to serve, or a StartupError saying what is missing and how to make it."""
     datasets = discover(settings.data_dir)
     if not datasets:
         raise StartupError(
@@ -73,6 +74,11 @@ def open_state(app: FastAPI, settings: Settings) -> None:
             f"LOUPE_DEFAULT_DATASET={settings.default_dataset!r} is not in "
             f"{settings.data_dir.resolve()} (found: {', '.join(datasets)})"
         )
+    return datasets
+
+
+def open_state(app: FastAPI, settings: Settings) -> None:
+    datasets = find_datasets(settings)
     connection = CatalogConnection(timeout_s=settings.query_timeout_s, threads=os.cpu_count())
     catalog = Catalog(connection)
     for name, handle in datasets.items():
