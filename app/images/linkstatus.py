@@ -92,9 +92,10 @@ class LinkStatusStore:
 
     def _connect(self) -> sqlite3.Connection:
         # A connection per call: cheap next to a fetch, and safe from any thread or process.
-        conn = sqlite3.connect(self.path, timeout=30)
         if not self._ready:
             self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = sqlite3.connect(self.path, timeout=30)
+        if not self._ready:
             conn.execute("PRAGMA journal_mode=WAL")
             conn.executescript(
                 """

@@ -7,8 +7,10 @@ request it receives, so a test can assert that a refused target was never reache
 from __future__ import annotations
 
 import io
+import struct
 import threading
 import time
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -31,6 +33,18 @@ def image_bytes(
     kwargs = {"exif": exif} if exif is not None else {}
     image.save(out, format=fmt, **kwargs)
     return out.getvalue()
+
+
+def png_bomb(width: int, height: int) -> bytes:
+    """A tiny PNG whose header claims ``width`` x ``height`` pixels."""
+    out = io.BytesIO()
+    Image.new("L", (1, 1)).save(out, format="PNG")
+    data = bytearray(out.getvalue())
+    ihdr = 8 + 8  # signature, then length + type of the IHDR chunk
+    data[ihdr : ihdr + 8] = struct.pack(">II", width, height)
+    crc = zlib.crc32(bytes(data[12 : ihdr + 13]))
+    data[ihdr + 13 : ihdr + 17] = struct.pack(">I", crc)
+    return bytes(data)
 
 
 @dataclass

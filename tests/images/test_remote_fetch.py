@@ -8,22 +8,18 @@ IP literals: the guard turns them down at the resolution step, before any packet
 from __future__ import annotations
 
 import hashlib
-import io
 import shutil
 import ssl
-import struct
 import subprocess
 import threading
 import time
-import zlib
 from http.server import ThreadingHTTPServer
 
 import pytest
-from PIL import Image
 
 from app.images.addresses import BlockedAddress, check_address, parse_allowlist
 from app.images.remote import FetchLimits, RemoteFetcher
-from tests.images.conftest import LoopbackServer, Route, image_bytes
+from tests.images.conftest import LoopbackServer, Route, image_bytes, png_bomb
 
 ALLOW_LOOPBACK_1 = parse_allowlist(["127.0.0.1/32"])
 
@@ -48,18 +44,6 @@ def limits(**overrides) -> FetchLimits:
 def fetcher():
     with RemoteFetcher(limits()) as f:
         yield f
-
-
-def png_bomb(width: int, height: int) -> bytes:
-    """A tiny PNG whose header claims ``width`` x ``height`` pixels."""
-    out = io.BytesIO()
-    Image.new("L", (1, 1)).save(out, format="PNG")
-    data = bytearray(out.getvalue())
-    ihdr = 8 + 8  # signature, then length + type of the IHDR chunk
-    data[ihdr : ihdr + 8] = struct.pack(">II", width, height)
-    crc = zlib.crc32(bytes(data[12 : ihdr + 13]))
-    data[ihdr + 13 : ihdr + 17] = struct.pack(">I", crc)
-    return bytes(data)
 
 
 def test_good_image(fetcher, http_server):
