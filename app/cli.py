@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from app.commands import catalog, demo, review, serve, vectors
+from app.commands import catalog, demo, review, serve, settings, vectors
 
 app = typer.Typer(
     help="Loupe: look inside captioned-image training sets.",
@@ -17,6 +17,7 @@ app.command("ingest")(catalog.ingest)
 app.command("datasets")(catalog.datasets)
 app.command("demo")(demo.demo)
 app.command("serve")(serve.serve)
+app.command("settings")(settings.settings)
 app.command("embed")(vectors.embed)
 app.command("index")(vectors.index)
 app.add_typer(vectors.model_app, name="model")

@@ -33,7 +33,9 @@ class Settings(BaseSettings):
         le=1.0,
         description="Images whose NSFW detector score (punsafe) is above this are blurred until revealed.",
     )
-    page_size: int = Field(48, ge=1, le=200, description="Cards on one page of the grid by default.")
+    page_size: int = Field(
+        48, ge=1, le=200, description="Cards on one page of the grid by default."
+    )
     max_page_size: int = Field(
         200, ge=1, le=1000, description="Largest page a request may ask for (grid and API)."
     )
@@ -43,9 +45,13 @@ class Settings(BaseSettings):
         description="Deepest OFFSET a sorted query may use; deeper pages use the keyset cursor.",
     )
     query_timeout_s: float = Field(
-        10.0, gt=0, description="A catalog query still running after this many seconds is interrupted."
+        10.0,
+        gt=0,
+        description="A catalog query still running after this many seconds is interrupted.",
     )
-    thumbnail_size: int = Field(256, ge=32, le=1024, description="Longest side of grid thumbnails, px.")
+    thumbnail_size: int = Field(
+        256, ge=32, le=1024, description="Longest side of grid thumbnails, px."
+    )
     display_size: int = Field(
         1024, ge=128, le=4096, description="Longest side of the image on a record page, px."
     )
@@ -55,7 +61,9 @@ class Settings(BaseSettings):
         description="Images with more pixels than this are refused (decompression-bomb guard).",
     )
     # --- search by meaning (issue: OpenCLIP + FAISS) ---
-    clip_model: str = Field("ViT-B-32", description="OpenCLIP architecture used for image embeddings.")
+    clip_model: str = Field(
+        "ViT-B-32", description="OpenCLIP architecture used for image embeddings."
+    )
     clip_weights: str | None = Field(
         None,
         description="OpenCLIP pretrained tag (e.g. laion2b_s34b_b79k, used only by `loupe model fetch`) "
@@ -67,7 +75,10 @@ class Settings(BaseSettings):
         "installed package that ships its weights, or a local folder.",
     )
     duplicate_threshold: float = Field(
-        0.94, ge=0.0, le=1.0, description="Image-embedding cosine similarity above which two records are near-duplicates."
+        0.94,
+        ge=0.0,
+        le=1.0,
+        description="Image-embedding cosine similarity above which two records are near-duplicates.",
     )
     max_upload_bytes: int = Field(
         10_000_000, ge=1, description="Largest image a person may upload to search by image."
@@ -95,7 +106,8 @@ class Settings(BaseSettings):
         "caption matching classroom_words, with a banner saying the view is filtered.",
     )
     classroom_words: list[str] = Field(
-        default_factory=list, description="Caption words hidden in classroom mode (comma-separated JSON list)."
+        default_factory=list,
+        description="Caption words hidden in classroom mode (comma-separated JSON list).",
     )
     # --- images from the open web ---
     remote_images: bool = Field(
@@ -115,10 +127,15 @@ class Settings(BaseSettings):
         20.0, gt=0, description="Most seconds one image fetch may take in all, redirects included."
     )
     remote_max_bytes: int = Field(
-        20_000_000, ge=1, description="Largest image the fetcher reads; longer responses are too_large."
+        20_000_000,
+        ge=1,
+        description="Largest image the fetcher reads; longer responses are too_large.",
     )
     remote_max_redirects: int = Field(
-        5, ge=0, le=20, description="Redirects the fetcher follows, each one checked like the first URL."
+        5,
+        ge=0,
+        le=20,
+        description="Redirects the fetcher follows, each one checked like the first URL.",
     )
     remote_concurrency: int = Field(
         16, ge=1, le=256, description="Image fetches running at once, over all hosts."
@@ -149,3 +166,13 @@ class Settings(BaseSettings):
     @property
     def thumbnail_cache_dir(self) -> Path:
         return self.state_dir / "thumbnails"
+
+
+def settings_table() -> str:
+    """The settings as a Markdown table (printed by `loupe settings`, pasted in the README)."""
+    lines = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    for name, field in Settings.model_fields.items():
+        default = field.default if field.default_factory is None else field.default_factory()
+        shown = "(unset)" if default is None else f"`{default}`"
+        lines.append(f"| `LOUPE_{name.upper()}` | {shown} | {field.description} |")
+    return "\n".join(lines)

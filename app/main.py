@@ -22,6 +22,7 @@ from app.config import Settings
 from app.explore.datasets import DatasetHandle, discover
 from app.explore.service import Explorer
 from app.web import api, browse, errors, records
+from app.web.middleware import DropEmptyQueryParams
 from app.web.render import make_templates
 
 log = logging.getLogger(__name__)
@@ -52,6 +53,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.templates = make_templates(PROJECT_ROOT / "templates", settings)
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
+    app.add_middleware(DropEmptyQueryParams)
     errors.install(app)
     app.include_router(browse.router)
     app.include_router(records.router)

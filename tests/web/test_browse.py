@@ -130,3 +130,12 @@ def test_bad_input_gets_a_clear_4xx_page(client, url, status, phrase):
     assert response.status_code == status
     message = soup(response).select_one(".error-message").text
     assert phrase in message
+
+
+def test_empty_form_fields_mean_no_filter(client):
+    response = client.get(
+        "/api/records",
+        params={"q": "", "similarity_min": "", "seed": "", "lang": "", "min_width": " "},
+    )
+    assert response.status_code == 200
+    assert response.json()["total"] == 120

@@ -1,0 +1,12 @@
+// Progressive enhancement only: every page works without this file.
+// Empty form fields mean "no filter"; leaving them out keeps the pushed URLs readable.
+document.addEventListener("htmx:configRequest", (event) => {
+  if (event.detail.verb !== "get") return;
+  const params = event.detail.parameters;
+  for (const key of Array.from(params.keys ? params.keys() : Object.keys(params))) {
+    const values = params.getAll ? params.getAll(key) : [params[key]];
+    if (values.every((value) => value === "")) {
+      if (params.delete) params.delete(key); else delete params[key];
+    }
+  }
+});
