@@ -1,0 +1,87 @@
+"""The review database file: WAL + synchronous=FULL, migrations, append-only tables, threads."""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+
+import pytest
+
+from app.review.db import MIGRATIONS, Database
+from app.review.flags import RecordRef
+from app.review.store import ReviewStore, review_db_path
+
+
+def test_created_on_first_open_in_wal_with_full_sync(store: ReviewStore, review_settings) -> None:
+    path = review_db_path(review_settings.state_dir)
+    assert path.is_file() and path.name == "review.sqlite3"
+    conn = store.db.connection()
+    assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
+    assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+
+
+def test_migrating_twice_is_harmless(store: ReviewStore) -> None:
+    again = Database.open(store.db.path)
+    try:
+        assert again.migrate() == len(MIGRATIONS)
+        assert again.hidden_version() == 0
+    finally:
+        again.close()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE audit SET actor = 'mallory'",
+        "DELETE FROM audit",
+        "DELETE FROM flags",
+        "DELETE FROM users",
+    ],
+)
+def test_history_cannot_be_rewritten(store: ReviewStore, people, statement: str) -> None:
+    store.flags.flag(people["alice"], "tiny", RecordRef("r1"), "other")
+    with pytest.raises(sqlite3.IntegrityError):
+        with store.db.write() as conn:
+            conn.execute(statement)
+    assert store.audit.count() == 5  # four accounts and one flag, all still there
+
+
+def test_failed_transaction_leaves_nothing(store: ReviewStore, people) -> None:
+    before = store.audit.count()
+    with pytest.raises(RuntimeError):
+        with store.db.write() as conn:
+            conn.execute(
+                "INSERT INTO flags (dataset, sample_id, category, flagged_by, flagged_at) "
+                "VALUES ('tiny', 'x', 'other', 'alice', '2026')"
+            )
+            raise RuntimeError("boom")
+    assert store.flags.count() == 0
+    assert store.audit.count() == before
+
+
+def test_threads_write_concurrently(store: ReviewStore, people) -> None:
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for i in range(15):
+                reviewer = people["alice"] if worker % 2 else people["bob"]
+                store.flags.flag(reviewer, "tiny", RecordRef(f"t{worker}-{i}"), "other")
+        except BaseException as error:  # surfaced below
+            errors.append(error)
+
+    threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors
+    assert store.flags.count() == 60
+    assert len(store.audit.entries(action="flag.create", limit=1000)) == 60
+
+
+def test_closed_database_refuses_use(store: ReviewStore) -> None:
+    store.close()
+    with pytest.raises(RuntimeError, match="closed"):
+        store.db.connection()
