@@ -1,0 +1,608 @@
+"""Parquet metadata (LAION-5B, img2dataset, clip-retrieval, or mapped) -> a dataset folder.
+
+The rows never pass through Python: DuckDB reads each parquet file straight into a staging
+table (one ``INSERT ... SELECT`` per file, which drives the progress bar), then one sorted
+``CREATE TABLE AS`` writes ``records`` in similarity order with ``pos`` = 0..N-1. Everything is
+built in a temporary folder beside the target and renamed into place at the end, so a failure
+or Ctrl-C at any moment leaves the previous dataset as it was.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import tempfile
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+from tqdm import tqdm
+
+from app.catalog import formats
+from app.catalog.layout import DatasetPaths, check_dataset_name
+from app.catalog.manifest import Manifest, ScoreStats, read_manifest, write_manifest
+from app.catalog.schema import (
+    BY_NAME,
+    COLUMNS,
+    HISTOGRAM_BINS,
+    SCORE_COLUMNS,
+    SCORE_DOMAINS,
+    bin_column,
+)
+
+PARQUET_MAGIC = b"PAR1"
+IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
+# The staging table holds every mappable column; derived ones are computed in the final pass.
+_STAGE_COLUMNS: tuple[str, ...] = formats.MAPPABLE_COLUMNS
+
+
+class IngestError(Exception):
+    """Bad input for ingest; the message is one sentence naming the file and the problem."""
+
+
+@dataclass(frozen=True)
+class _Source:
+    path: Path
+    rows: int
+    columns: dict[str, str]  # column name as in the file -> DuckDB type
+
+
+def ingest_dataset(
+    data_dir: Path,
+    name: str,
+    sources: list[Path],
+    mapping: dict[str, str] | None = None,
+    *,
+    images: Path | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    progress: bool = True,
+) -> Manifest:
+    """Build (or rebuild) ``<data_dir>/<name>/`` from parquet ``sources``; returns its manifest.
+
+    Raises IngestError for any problem with the input; the previous dataset of that name, if
+    any, is only replaced once the new one is complete.
+    """
+    started = time.perf_counter()
+    try:
+        check_dataset_name(name)
+    except ValueError as error:
+        raise IngestError(f"{error}.") from None
+    target = data_dir / name
+    _check_replaceable(target)
+    files = _expand_sources(sources)
+    inspected = [_inspect(path) for path in files]
+    resolution = _resolve(inspected, mapping)
+    for source in inspected:
+        _check_source(source, resolution)
+    total_rows = sum(s.rows for s in inspected)
+    if total_rows == 0:
+        raise IngestError(f"{_describe(files)}: no rows to ingest (the parquet data is empty).")
+    image_kind = _check_images(images) if images is not None else None
+
+    data_dir.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=data_dir))
+    try:
+        paths = DatasetPaths(tmp)
+        stats = _build_catalog(paths, inspected, resolution, total_rows, progress)
+        text_seconds = _build_text_index(paths, progress)
+        image_store, image_part = (None, {})
+        if images is not None and image_kind is not None:
+            image_store, image_part = _import_images(images, image_kind, paths)
+        manifest = Manifest(
+            name=name,
+            title=title,
+            description=description,
+            row_count=stats.row_count,
+            source_format=resolution.source_format,
+            source_files=[str(s.path.resolve()) for s in inspected],
+            column_mapping=resolution.mapping,
+            extra_columns=list(resolution.extras.values()),
+            schema=stats.schema,
+            score_stats=stats.score_stats,
+            image_store=image_store,
+            build_seconds=round(time.perf_counter() - started, 3),
+            text_index_seconds=None if text_seconds is None else round(text_seconds, 3),
+            parts={
+                "ingest": {
+                    "rows_read": total_rows,
+                    "duplicates_dropped": stats.duplicates_dropped,
+                    "catalog_seconds": round(stats.seconds, 3),
+                    "step_seconds": stats.timings,
+                    **image_part,
+                }
+            },
+        )
+        write_manifest(paths.manifest, manifest)
+        _check_replaceable(target)  # someone may have put something there meanwhile
+        _swap_into_place(tmp, target)
+    finally:
+        # After a successful swap ``tmp`` no longer exists; otherwise this discards the attempt.
+        shutil.rmtree(tmp, ignore_errors=True)
+    return manifest
+
+
+def list_datasets(data_dir: Path) -> list[Manifest]:
+    """Manifests of the complete dataset folders in ``data_dir``, sorted by name."""
+    if not data_dir.is_dir():
+        return []
+    found: list[Manifest] = []
+    for child in sorted(data_dir.iterdir()):
+        if child.name.startswith(".") or not _is_dataset_name(child.name):
+            continue  # temp and swapped-out folders start with "."
+        paths = DatasetPaths(child)
+        if not paths.exists():
+            continue
+        try:
+            found.append(read_manifest(paths.manifest))
+        except (OSError, ValueError):
+            continue  # a damaged manifest is not a dataset the server could open
+    return found
+
+
+def _is_dataset_name(name: str) -> bool:
+    try:
+        check_dataset_name(name)
+    except ValueError:
+        return False
+    return True
+
+
+# --- sources ----------------------------------------------------------------------------------
+
+
+def _expand_sources(sources: Sequence[Path]) -> list[Path]:
+    if not sources:
+        raise IngestError("no source files given: name at least one parquet file or folder.")
+    files: list[Path] = []
+    for source in sources:
+        if source.is_dir():
+            inside = sorted(p for p in source.glob("*.parquet") if p.is_file())
+            if not inside:
+                raise IngestError(f"{source}: the folder holds no .parquet files.")
+            files.extend(inside)
+        elif source.is_file():
+            files.append(source)
+        else:
+            raise IngestError(f"{source}: no such file or folder.")
+    return files
+
+
+def _inspect(path: Path) -> _Source:
+    """Row count and column types from the parquet footer (no data is read)."""
+    try:
+        with path.open("rb") as handle:
+            head = handle.read(4)
+            handle.seek(0, os.SEEK_END)
+            size = handle.tell()
+            handle.seek(max(size - 4, 0))
+            tail = handle.read(4)
+    except OSError as error:
+        raise IngestError(f"{path}: cannot be read ({error.strerror or error}).") from None
+    if size < 12 or head != PARQUET_MAGIC or tail != PARQUET_MAGIC:
+        raise IngestError(f"{path}: is not a parquet file (the PAR1 markers are missing).")
+    con = duckdb.connect(":memory:")
+    try:
+        columns = {
+            str(row[0]): str(row[1])
+            for row in con.execute("DESCRIBE SELECT * FROM read_parquet(?)", [str(path)]).fetchall()
+        }
+        rows = con.execute(
+            "SELECT coalesce(max(num_rows), 0) FROM parquet_file_metadata(?)", [str(path)]
+        ).fetchall()[0][0]
+    except duckdb.Error as error:
+        raise IngestError(f"{path}: cannot be read as parquet ({_first_line(error)}).") from None
+    finally:
+        con.close()
+    return _Source(path, int(rows), columns)
+
+
+def _resolve(sources: Sequence[_Source], mapping: dict[str, str] | None) -> formats.Resolution:
+    union: dict[str, str] = {}
+    for source in sources:
+        for column, column_type in source.columns.items():
+            union.setdefault(column, column_type)
+    try:
+        return formats.resolve(list(union), mapping)
+    except formats.MappingError as error:
+        raise IngestError(f"{_describe([s.path for s in sources])}: {error}.") from None
+
+
+def _check_source(source: _Source, resolution: formats.Resolution) -> None:
+    for required in formats.REQUIRED_COLUMNS:
+        src = resolution.source_of(required)
+        if src is not None and _column_in(source, src) is None:
+            raise IngestError(
+                f"{source.path}: has no column '{src}' (the {required} column of the other "
+                f"files); name its {required} column with --map SOURCE={required}."
+            )
+        if src is None:
+            shown = ", ".join(list(source.columns)[:12])
+            raise IngestError(
+                f"{source.path}: no {required} column among its columns ({shown}); "
+                f"name one with --map SOURCE={required}."
+            )
+    for src, dst in resolution.mapping.items():
+        actual = _column_in(source, src)
+        if actual is None or dst not in formats.NUMERIC_COLUMNS:
+            continue
+        column_type = source.columns[actual]
+        if not formats.is_numeric_type(column_type):
+            raise IngestError(
+                f"{source.path}: column '{actual}' (mapped to {dst}) holds {column_type}, "
+                "not numbers."
+            )
+
+
+def _column_in(source: _Source, name: str) -> str | None:
+    """The file's spelling of a column found in the union of all files (case may differ)."""
+    if name in source.columns:
+        return name
+    for column in source.columns:
+        if column.lower() == name.lower():
+            return column
+    return None
+
+
+# --- the catalog ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _BuildStats:
+    row_count: int
+    duplicates_dropped: int
+    schema: list[dict[str, str]]
+    score_stats: dict[str, ScoreStats]
+    timings: dict[str, float]  # seconds per step
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.timings.values())
+
+
+def _build_catalog(
+    paths: DatasetPaths,
+    sources: Sequence[_Source],
+    resolution: formats.Resolution,
+    total_rows: int,
+    progress: bool,
+) -> _BuildStats:
+    timings: dict[str, float] = {}
+    spill = paths.root / ".spill"
+    con = duckdb.connect(str(paths.catalog))
+    try:
+        con.execute(f"SET threads = {_cpu_count()}")
+        con.execute("SET temp_directory = ?", [str(spill)])
+        # Staging rows may land in any order (source_row carries the order), which lets DuckDB
+        # insert in parallel without buffering; the final sorted write must keep its order.
+        con.execute("SET preserve_insertion_order = false")
+        con.execute(_create_stage_sql(sources, resolution))
+        with (
+            _step(timings, "read"),
+            tqdm(
+                total=total_rows, unit="rows", unit_scale=True, desc="read", disable=not progress
+            ) as bar,
+        ):
+            offset = 0
+            for source in sources:
+                try:
+                    con.execute(_insert_sql(source, resolution, offset), [str(source.path)])
+                except duckdb.Error as error:
+                    raise IngestError(
+                        f"{source.path}: cannot be loaded ({_first_line(error)})."
+                    ) from None
+                offset += source.rows
+                bar.update(source.rows)
+        with tqdm(total=3, desc="sort, index", disable=not progress) as bar:
+            with _step(timings, "sort"):
+                distinct, staged = con.execute(
+                    "SELECT count(DISTINCT sample_id), count(*) FROM stage"
+                ).fetchall()[0]
+                duplicates = int(staged - distinct)
+                con.execute("SET preserve_insertion_order = true")
+                con.execute(_create_records_sql(resolution, dedupe=duplicates > 0))
+                con.execute("DROP TABLE stage")
+            bar.update()
+            with _step(timings, "index"):
+                con.execute("CREATE UNIQUE INDEX records_sample_id ON records (sample_id)")
+            bar.update()
+            with _step(timings, "stats"):
+                schema = [
+                    {"name": str(row[0]), "type": str(row[1])}
+                    for row in con.execute("DESCRIBE records").fetchall()
+                ]
+                score_stats = _score_stats(con)
+                row_count = int(con.execute("SELECT count(*) FROM records").fetchall()[0][0])
+            with _step(timings, "checkpoint"):
+                con.execute("CHECKPOINT")
+            bar.update()
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+    return _BuildStats(row_count, duplicates, schema, score_stats, timings)
+
+
+@contextmanager
+def _step(timings: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round(time.perf_counter() - started, 3)
+
+
+def _cpu_count() -> int:
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not on Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def _q(name: str) -> str:
+    """Quote an identifier taken from a parquet file (these never come from a request)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _create_stage_sql(sources: Sequence[_Source], resolution: formats.Resolution) -> str:
+    columns = [f"{_q(c)} {BY_NAME[c].sql_type}" for c in _STAGE_COLUMNS]
+    columns.append("source_row BIGINT")
+    for src, extra in resolution.extras.items():
+        columns.append(f"{_q(extra)} {_extra_type(sources, src)}")
+    return "CREATE TEMP TABLE stage (" + ", ".join(columns) + ")"
+
+
+def _extra_type(sources: Sequence[_Source], src: str) -> str:
+    for source in sources:
+        actual = _column_in(source, src)
+        if actual is not None:
+            return source.columns[actual]
+    return "VARCHAR"
+
+
+def _insert_sql(source: _Source, resolution: formats.Resolution, offset: int) -> str:
+    """One file into the staging table, with each Loupe column converted to its type."""
+    values: list[str] = []
+    for column in _STAGE_COLUMNS:
+        src = resolution.source_of(column)
+        actual = _column_in(source, src) if src is not None else None
+        if column == "sample_id":
+            values.append(_sample_id_sql(source, actual, offset))
+        elif actual is None:
+            values.append("NULL")
+        else:
+            values.append(_convert_sql(column, _q(actual), source.columns[actual]))
+    values.append(f"file_row_number + {int(offset)}")
+    for src in resolution.extras:
+        actual = _column_in(source, src)
+        values.append("NULL" if actual is None else _q(actual))
+    targets = [_q(c) for c in _STAGE_COLUMNS] + ["source_row"]
+    targets += [_q(extra) for extra in resolution.extras.values()]
+    return (
+        f"INSERT INTO stage ({', '.join(targets)}) SELECT {', '.join(values)} "  # noqa: S608
+        "FROM read_parquet(?, file_row_number = true)"
+    )
+
+
+def _sample_id_sql(source: _Source, actual: str | None, offset: int) -> str:
+    row = f"(file_row_number + {int(offset)})"
+    if actual is None:
+        return f"CAST({row} AS VARCHAR)"  # no id column: the row number is the id
+    col, column_type = _q(actual), source.columns[actual].upper()
+    if column_type in ("FLOAT", "DOUBLE") or column_type.startswith("DECIMAL"):
+        # LAION stores SAMPLE_ID as a double in some releases: write 123, not 123.0.
+        value = (
+            f"CASE WHEN NOT isfinite(CAST({col} AS DOUBLE)) THEN NULL "
+            f"WHEN {col} = trunc({col}) AND abs(CAST({col} AS DOUBLE)) < 1e37 "
+            f"THEN CAST(CAST({col} AS HUGEINT) AS VARCHAR) ELSE CAST({col} AS VARCHAR) END"
+        )
+    elif column_type == "VARCHAR":
+        value = f"NULLIF({col}, '')"
+    else:
+        value = f"NULLIF(CAST({col} AS VARCHAR), '')"
+    # A row without an id still needs a unique one.
+    return f"coalesce({value}, 'row-' || {row})"
+
+
+def _convert_sql(column: str, col: str, column_type: str) -> str:
+    target = BY_NAME[column].sql_type
+    if column in ("similarity", "punsafe", "pwatermark", "aesthetic"):
+        # NaN and infinities would sort above every real score: they mean "unknown".
+        return f"CASE WHEN isfinite(CAST({col} AS DOUBLE)) THEN TRY_CAST({col} AS FLOAT) END"
+    if target == "INTEGER":
+        return f"TRY_CAST({col} AS INTEGER)"
+    text = col if column_type.upper() == "VARCHAR" else f"CAST({col} AS VARCHAR)"
+    if column == "language":
+        return f"NULLIF(lower(trim({text})), '')"
+    if column in ("md5", "sha256"):
+        return f"lower({text})"
+    return text
+
+
+def _create_records_sql(resolution: formats.Resolution, *, dedupe: bool) -> str:
+    """The sorted write of ``records`` from the staging table.
+
+    ``pos`` comes from ``row_number() OVER ()`` above the ORDER BY: with insertion order
+    preserved it numbers rows in sort order, and costs far less than a second, windowed sort.
+    """
+    order = "similarity DESC NULLS LAST, sample_id"
+    select: list[str] = []
+    for column in COLUMNS:
+        select.append(
+            "row_number() OVER () - 1 AS pos" if column.name == "pos" else _q(column.name)
+        )
+    select += [_q(extra) for extra in resolution.extras.values()]
+    for score in SCORE_DOMAINS:
+        lo, hi = SCORE_DOMAINS[score]
+        scaled = f"floor((CAST({score} AS DOUBLE) - {lo!r}) / {hi - lo!r} * {HISTOGRAM_BINS})"
+        select.append(
+            f"CAST(least(greatest({scaled}, 0), {HISTOGRAM_BINS - 1}) AS UTINYINT) "
+            f"AS {_q(bin_column(score))}"
+        )
+    source = "stage"
+    if dedupe:
+        # Keep the first row of each sample_id in source order; later ones are dropped.
+        source = (
+            "(SELECT * FROM stage QUALIFY row_number() OVER "
+            "(PARTITION BY sample_id ORDER BY source_row) = 1)"
+        )
+    derived = (
+        f"SELECT *, {_DOMAIN_SQL} AS domain, sha256(url) AS url_sha256 FROM {_host_layers(source)}"
+    )
+    return (
+        f"CREATE TABLE records AS SELECT {', '.join(select)} "  # noqa: S608
+        f"FROM ({derived} ORDER BY {order})"
+    )
+
+
+# The URL host by plain string functions (several times faster than one regexp_extract):
+# after "scheme://" (or a leading "//") up to the path, query or fragment, without user info,
+# without the port, lower-cased, without a trailing dot. The helper columns' names hold a ".",
+# which no extra column name can, so they never collide.
+_AUTHORITY = (
+    "CASE WHEN strpos(url, '//') = strpos(url, ':') + 1 OR starts_with(url, '//') THEN "
+    "split_part(split_part(split_part(substr(url, strpos(url, '//') + 2), '/', 1), '?', 1), "
+    "'#', 1) END"
+)
+_WITHOUT_USER = (
+    "CASE WHEN contains(\"loupe.authority\", '@') "
+    'THEN split_part("loupe.authority", \'@\', -1) ELSE "loupe.authority" END'
+)
+_HOST = (
+    "rtrim(lower(CASE WHEN starts_with(\"loupe.hostport\", '[') "
+    "THEN split_part(\"loupe.hostport\", ']', 1) || ']' "
+    "ELSE split_part(\"loupe.hostport\", ':', 1) END), '.')"
+)
+_DOMAIN_SQL = (
+    'NULLIF(CASE WHEN starts_with("loupe.host", \'www.\') THEN "loupe.host"[5:] '
+    "ELSE \"loupe.host\" END, '')"
+)
+
+
+def _host_layers(source: str) -> str:
+    authority = f'(SELECT *, {_AUTHORITY} AS "loupe.authority" FROM {source})'
+    hostport = f'(SELECT *, {_WITHOUT_USER} AS "loupe.hostport" FROM {authority})'
+    return f'(SELECT *, {_HOST} AS "loupe.host" FROM {hostport})'
+
+
+def _score_stats(con: duckdb.DuckDBPyConnection) -> dict[str, ScoreStats]:
+    parts = [f"min({c}), max({c}), avg({c}), count({c})" for c in SCORE_COLUMNS]
+    row = con.execute(f"SELECT {', '.join(parts)} FROM records").fetchall()[0]  # noqa: S608
+    stats: dict[str, ScoreStats] = {}
+    for i, column in enumerate(SCORE_COLUMNS):
+        low, high, mean, count = row[4 * i : 4 * i + 4]
+        stats[column] = ScoreStats(
+            min=None if low is None else float(low),
+            max=None if high is None else float(high),
+            mean=None if mean is None else float(mean),
+            non_null=int(count),
+        )
+    return stats
+
+
+def _build_text_index(paths: DatasetPaths, progress: bool) -> float | None:
+    try:
+        from app.textsearch.index import build_text_index
+    except ModuleNotFoundError as error:
+        if error.name != "app.textsearch.index":
+            raise
+        return None  # a checkout without caption search still gets a browsable catalog
+    con = duckdb.connect(str(paths.catalog), read_only=True)
+    try:
+        return build_text_index(con, paths.text_index, progress=progress)
+    finally:
+        con.close()
+
+
+# --- images -----------------------------------------------------------------------------------
+
+
+def _check_images(images: Path) -> str:
+    if not images.is_dir():
+        raise IngestError(f"{images}: --images must be a folder of images or of .tar shards.")
+    if any(p.is_file() for p in images.glob("*.tar")):
+        return "tar"
+    if any(_is_image(p) for p in images.rglob("*")):
+        return "folder"
+    raise IngestError(f"{images}: the folder holds no image files and no .tar shards.")
+
+
+def _is_image(path: Path) -> bool:
+    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
+
+
+def _import_images(images: Path, kind: str, paths: DatasetPaths) -> tuple[dict[str, str], dict]:
+    """Hard-link (or copy, across file systems) the images into the dataset folder.
+
+    Links rather than moves: the files take no extra space, yet the source folder survives a
+    failed ingest (and re-ingesting from an old dataset's own images/ folder still works).
+    """
+    if kind == "tar":
+        dest = paths.shards
+        files = sorted(p for p in images.glob("*.tar") if p.is_file())
+    else:
+        dest = paths.images
+        # img2dataset's "files" output nests images in numbered sub-folders: flatten them, the
+        # names (sample ids) are unique.
+        files = sorted(p for p in images.rglob("*") if _is_image(p))
+    dest.mkdir()
+    count = 0
+    for path in files:
+        target = dest / path.name
+        if target.exists():
+            continue
+        _link_or_copy(path, target)
+        count += 1
+    store = {"kind": kind, "path": dest.name}
+    return store, {"image_files": count}
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    try:
+        os.link(src, dst)
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+# --- replacing the old dataset ----------------------------------------------------------------
+
+
+def _check_replaceable(target: Path) -> None:
+    if target.exists() and not DatasetPaths(target).manifest.is_file():
+        raise IngestError(
+            f"{target}: exists and is not a Loupe dataset; move it away or choose another name."
+        )
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    """Rename the old folder away, the new one in, then delete the old one.
+
+    If anything interrupts between the two renames, the old folder is put back.
+    """
+    old = target.with_name(f".{target.name}.old-{secrets.token_hex(4)}")
+    try:
+        if target.exists():
+            os.rename(target, old)
+        os.rename(tmp, target)
+    except BaseException:
+        if old.exists() and not target.exists():
+            os.rename(old, target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# --- messages ---------------------------------------------------------------------------------
+
+
+def _describe(files: Sequence[Path]) -> str:
+    if len(files) <= 3:
+        return ", ".join(str(f) for f in files)
+    return f"{files[0]}, {files[1]} and {len(files) - 2} more files"
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0].rstrip(".") if text else type(error).__name__
