@@ -356,7 +356,7 @@ def read_blocklist(path: Path, kind: str = "auto", *, max_entries: int = MAX_ENT
 
 def content_digest(kind: str, values: Iterable[str]) -> str:
     digest = hashlib.sha256(kind.encode() + b"\n")
-    for value in sorted(values):
+    for value in sorted(values):  # already sorted is cheap to sort again (timsort)
         digest.update(value.encode("utf-8") + b"\n")
     return digest.hexdigest()
 
@@ -411,7 +411,8 @@ class Blocklists:
                 check_dataset_name(dataset)
             except ValueError as error:
                 raise InvalidInput(str(error)) from None
-        distinct = list(dict.fromkeys(values))
+        # Sorted: B-tree inserts in key order are several times faster than in file order.
+        distinct = sorted(set(values))
         if not distinct:
             raise InvalidInput("a blocklist needs at least one entry")
         digest = content_digest(kind, distinct)

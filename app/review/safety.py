@@ -23,6 +23,7 @@ list from another process), so callers can cache what they build from a hidden s
 from __future__ import annotations
 
 import logging
+import sqlite3
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +67,7 @@ class Safety:
         self.on_hidden: list[HiddenCallback] = on_hidden if on_hidden is not None else []
         self._resolvers: dict[str, _Registered] = {}
         self._cache: dict[str, HiddenSet] = {}
+        self._blocked_cache: dict[str, tuple[tuple[tuple[object, ...], ...], frozenset[str]]] = {}
         self._lock = threading.RLock()
 
     # --- set-up ----------------------------------------------------------------------------
@@ -96,17 +98,18 @@ class Safety:
             with self.db.read() as conn:
                 # Version first, in the same snapshot: a set is never labelled newer than it is.
                 version = self.db.hidden_version()
-                own = conn.execute(
-                    "SELECT sample_id FROM flags WHERE dataset = ? AND category = ? "
-                    "UNION SELECT sample_id FROM blocklist_hits WHERE dataset = ?",
-                    (dataset, CSAM, dataset),
+                flagged = conn.execute(
+                    "SELECT sample_id FROM flags WHERE dataset = ? AND category = ?",
+                    (dataset, CSAM),
                 ).fetchall()
+                blocked = self._blocked(conn, dataset)
                 other_urls = conn.execute(
                     "SELECT DISTINCT url_sha256 FROM flags WHERE category = ? AND dataset != ? "
                     "AND url_sha256 IS NOT NULL",
                     (CSAM, dataset),
                 ).fetchall()
-            ids = {row[0] for row in own}
+            ids = set(blocked)
+            ids.update(row[0] for row in flagged)
             if other_urls:
                 ids.update(self._resolve(dataset, "url_sha256", [row[0] for row in other_urls]))
             hidden = HiddenSet(dataset, version, frozenset(ids))
@@ -118,6 +121,27 @@ class Safety:
             # thumbnails cached before an import from another process are removed too.
             self._notify(dataset, newly)
         return hidden
+
+    def _blocked(self, conn: sqlite3.Connection, dataset: str) -> frozenset[str]:
+        """Blocklist hits of ``dataset``, re-read only when a list was (re)matched: a new flag
+        must not cost a reload of a million blocklisted ids."""
+        signature = tuple(
+            tuple(row)
+            for row in conn.execute(
+                "SELECT list_id, catalog_version, resolved_at, hits FROM blocklist_resolutions "
+                "WHERE dataset = ? ORDER BY list_id",
+                (dataset,),
+            )
+        )
+        cached = self._blocked_cache.get(dataset)
+        if cached is not None and cached[0] == signature:
+            return cached[1]
+        rows = conn.execute(
+            "SELECT DISTINCT sample_id FROM blocklist_hits WHERE dataset = ?", (dataset,)
+        ).fetchall()
+        blocked = frozenset(row[0] for row in rows)
+        self._blocked_cache[dataset] = (signature, blocked)
+        return blocked
 
     def hidden_sample_ids(self, dataset: str) -> frozenset[str]:
         return self.hidden(dataset).sample_ids
