@@ -3,38 +3,46 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Annotated
 
 import typer
 
 
 def ingest(
-    name: str = typer.Argument(..., help="Dataset name; becomes the folder <data_dir>/NAME."),
-    paths: list[Path] = typer.Argument(..., help="Parquet files or folders of them."),
-    map_: list[str] = typer.Option(
-        [],
-        "--map",
-        metavar="SRC=DST",
-        help="Fill Loupe column DST from source column SRC (repeatable); overrides detection.",
-    ),
-    images: Path | None = typer.Option(
-        None,
-        "--images",
-        help="Folder of images named <sample_id>.<ext>, or of webdataset .tar shards; "
-        "linked (or copied) into the dataset.",
-    ),
-    title: str | None = typer.Option(None, "--title", help="Title shown in the web UI."),
-    description: str | None = typer.Option(
-        None, "--description", help="One paragraph shown on the dataset page."
-    ),
-    progress: bool = typer.Option(True, "--progress/--no-progress", help="Show progress bars."),
+    name: Annotated[str, typer.Argument(help="Dataset name; becomes the folder <data_dir>/NAME.")],
+    paths: Annotated[list[Path], typer.Argument(help="Parquet files or folders of them.")],
+    map_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            metavar="SRC=DST",
+            help="Fill Loupe column DST from source column SRC (repeatable); overrides detection.",
+        ),
+    ] = None,
+    images: Annotated[
+        Path | None,
+        typer.Option(
+            "--images",
+            help="Folder of images named <sample_id>.<ext>, or of webdataset .tar shards; "
+            "linked (or copied) into the dataset.",
+        ),
+    ] = None,
+    title: Annotated[str | None, typer.Option("--title", help="Title shown in the web UI.")] = None,
+    description: Annotated[
+        str | None, typer.Option("--description", help="One paragraph shown on the dataset page.")
+    ] = None,
+    progress: Annotated[
+        bool, typer.Option("--progress/--no-progress", help="Show progress bars.")
+    ] = True,
 ) -> None:
     """Turn parquet metadata (LAION-5B, img2dataset, clip-retrieval) into a dataset."""
+    # Imported here so that `loupe --help` does not pay for DuckDB and tantivy.
     from app.catalog.ingest import IngestError, ingest_dataset
     from app.config import Settings
 
     settings = Settings()
     try:
-        mapping = _parse_mapping(map_)
+        mapping = _parse_mapping(map_ or [])
         manifest = ingest_dataset(
             settings.data_dir,
             name,
@@ -73,9 +81,9 @@ def datasets() -> None:
     rows = [("NAME", "ROWS", "FORMAT", "BUILT")]
     rows += [(m.name, f"{m.row_count:,}", m.source_format, m.built_at) for m in found]
     widths = [max(len(row[i]) for row in rows) for i in range(4)]
-    for row in rows:
+    for name, count, source_format, built_at in rows:
         typer.echo(
-            f"{row[0]:<{widths[0]}}  {row[1]:>{widths[1]}}  {row[2]:<{widths[2]}}  {row[3]}".rstrip()
+            f"{name:<{widths[0]}}  {count:>{widths[1]}}  {source_format:<{widths[2]}}  {built_at}"
         )
 
 
