@@ -1,0 +1,1 @@
+"""Benchmark scripts that print the figures the issues ask for (not part of the app package)."""
