@@ -99,6 +99,11 @@ class ImageService:
         """Remove a record's cached pictures (all sizes); the safety layer calls this."""
         return self.cache.delete(dataset, str(sample_id))
 
+    def forget_hidden(self, dataset: str, sample_ids: list[str]) -> None:
+        """``Safety.on_hidden`` callback: drop the cached pictures of newly hidden records."""
+        for sample_id in sample_ids:
+            self.cache.delete(dataset, str(sample_id))
+
     def store_for(self, paths: DatasetPaths) -> ImageStore | None:
         """The dataset's local store, per ``manifest.image_store`` or the conventional
         ``images/`` and ``shards/`` folders; re-read when the manifest changes."""

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 from typing import Annotated, Literal
 
-from anyio import to_thread
+from anyio import CapacityLimiter, to_thread
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
 from fastapi.responses import Response
 
@@ -45,6 +45,18 @@ def get_image_service(request: Request) -> ImageService:
 ImageServiceDep = Annotated[ImageService, Depends(get_image_service)]
 
 
+def image_limiter(request: Request) -> CapacityLimiter:
+    """Worker threads for image work, apart from the shared pool: a grid of 48 thumbnails
+    waiting on slow remote hosts must not starve the catalog queries of other pages."""
+    limiter = getattr(request.app.state, "image_limiter", None)
+    if limiter is None:
+        settings = request.app.state.settings
+        tokens = max(4, settings.remote_concurrency) if settings.remote_images else 4
+        limiter = CapacityLimiter(tokens)
+        request.app.state.image_limiter = limiter
+    return limiter
+
+
 def image_response(result: ImageResult, if_none_match: str | None = None) -> Response:
     """The HTTP response for an image or placeholder, honouring If-None-Match."""
     headers = {
@@ -68,6 +80,7 @@ def image_response(result: ImageResult, if_none_match: str | None = None) -> Res
     responses={200: {"content": {"image/jpeg": {}, "image/svg+xml": {}}}, 304: {}, 404: {}},
 )
 async def record_image(
+    request: Request,
     dataset: DatasetDep,
     explorer: ExplorerDep,
     service: ImageServiceDep,
@@ -78,5 +91,7 @@ async def record_image(
     row = await to_thread.run_sync(lambda: explorer.record(dataset, sample_id))
     if row is None:
         raise HTTPException(status_code=404, detail=f"no record {sample_id!r} in {dataset.name}")
-    result = await to_thread.run_sync(service.image_or_placeholder, dataset.paths, row, size)
+    result = await to_thread.run_sync(
+        service.image_or_placeholder, dataset.paths, row, size, limiter=image_limiter(request)
+    )
     return image_response(result, if_none_match)

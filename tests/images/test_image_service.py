@@ -50,6 +50,9 @@ def test_folder_store_thumbnail_and_display(settings, tmp_path):
     again = service.thumbnail(paths, {"sample_id": "1"}, "thumb")
     assert again == thumb  # same bytes and ETag, from the cache
     assert service.delete("pics", "1") == 2
+    service.thumbnail(paths, {"sample_id": "1"}, "thumb")
+    service.forget_hidden("pics", ["1", "never-cached"])
+    assert not list((settings.thumbnail_cache_dir / "pics").rglob("*.jpg"))
     service.close()
 
 
