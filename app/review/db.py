@@ -176,7 +176,9 @@ class Database:
         self.busy_timeout_ms = busy_timeout_ms
         self.clock = clock
         self._local = threading.local()
-        self._all: list[sqlite3.Connection] = []
+        # Every thread's connection, so close() can close them all and connections of threads
+        # that have ended (thread pools retire idle workers) are closed instead of leaking.
+        self._all: list[tuple[threading.Thread, sqlite3.Connection]] = []
         self._all_lock = threading.Lock()
         self._closed = False
 
@@ -200,8 +202,16 @@ class Database:
             self._local.conn = conn
             self._local.depth = 0
             with self._all_lock:
-                self._all.append(conn)
+                ended = [(t, c) for t, c in self._all if not t.is_alive()]
+                self._all = [(t, c) for t, c in self._all if t.is_alive()]
+                self._all.append((threading.current_thread(), conn))
+            for _, old in ended:
+                old.close()
         return conn
+
+    def open_connections(self) -> int:
+        with self._all_lock:
+            return len(self._all)
 
     def _connect(self) -> sqlite3.Connection:
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -231,7 +241,7 @@ class Database:
         self._closed = True
         with self._all_lock:
             conns, self._all = self._all, []
-        for conn in conns:
+        for _, conn in conns:
             try:
                 conn.close()
             except sqlite3.ProgrammingError:
@@ -262,7 +272,12 @@ class Database:
             conn.execute("ROLLBACK")
             raise
         self._local.depth = 0
-        conn.execute("COMMIT")
+        try:
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
 
     @contextmanager
     def read(self) -> Iterator[sqlite3.Connection]:

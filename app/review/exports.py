@@ -88,6 +88,18 @@ def write_table(table: pa.Table, path: Path, file_format: str) -> Path:
     return path
 
 
+def to_bytes(table: pa.Table, file_format: str) -> bytes:
+    """The file's bytes, for a download response (``/review/export``)."""
+    if file_format not in FORMATS:
+        raise ValueError(f"unknown export format {file_format!r}: use parquet or csv")
+    sink = pa.BufferOutputStream()
+    if file_format == "parquet":
+        pq.write_table(table, sink)
+    else:
+        pacsv.write_csv(table, sink)
+    return sink.getvalue().to_pybytes()
+
+
 def export_removals(
     db: Database,
     datasets: Sequence[str],

@@ -81,6 +81,15 @@ def test_threads_write_concurrently(store: ReviewStore, people) -> None:
     assert len(store.audit.entries(action="flag.create", limit=1000)) == 60
 
 
+def test_connections_of_ended_threads_are_closed(store: ReviewStore) -> None:
+    for _ in range(5):
+        thread = threading.Thread(target=lambda: store.flags.count())
+        thread.start()
+        thread.join()
+    store.flags.count()
+    assert store.db.open_connections() <= 2  # this thread's, and at most the last worker's
+
+
 def test_closed_database_refuses_use(store: ReviewStore) -> None:
     store.close()
     with pytest.raises(RuntimeError, match="closed"):

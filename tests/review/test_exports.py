@@ -87,3 +87,11 @@ def test_datasets_and_empty_exports(store: ReviewStore, decided, tmp_path: Path)
     assert not list(tmp_path.glob(".*tmp"))
     with pytest.raises(ValueError, match="unknown export format"):
         exports.export_removals(store.db, ["tiny"], tmp_path, ["xlsx"])
+
+
+def test_bytes_for_a_download(store: ReviewStore, decided) -> None:
+    import io
+
+    table = exports.removals_table(store.db, "tiny")
+    assert pq.read_table(io.BytesIO(exports.to_bytes(table, "parquet"))).equals(table)
+    assert exports.to_bytes(table, "csv").startswith(b'"SAMPLE_ID","URL","url_sha256"')
