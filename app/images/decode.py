@@ -67,7 +67,7 @@ def decode_image(data: bytes, max_pixels: int, target: int | None = None) -> Ima
 
 def _to_rgb(image: Image.Image) -> Image.Image:
     """RGB on a white background: transparency would otherwise turn black in a JPEG."""
-    has_alpha = image.mode in ("RGBA", "LA", "RGBa", "La") or (
+    has_alpha = image.mode in ("RGBA", "LA", "PA", "RGBa", "La") or (
         image.mode == "P" and "transparency" in image.info
     )
     if has_alpha:

@@ -317,6 +317,8 @@ class RemoteFetcher:
             raise _Stop("dead", f"broken response ({_short(exc)})") from None
         except httpcore.UnsupportedProtocol as exc:
             raise _Stop("blocked_address", f"unsupported URL ({_short(exc)})") from None
+        except (ValueError, OSError) as exc:  # malformed headers, unmapped socket errors
+            raise _Stop("dead", f"broken response ({_short(exc)})") from None
 
     def _check_head(self, headers: httpx.Headers, status: int) -> None:
         length = headers.get("content-length")
