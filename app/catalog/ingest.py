@@ -438,9 +438,10 @@ def _create_records_sql(resolution: formats.Resolution, *, dedupe: bool) -> str:
     for score in SCORE_DOMAINS:
         lo, hi = SCORE_DOMAINS[score]
         scaled = f"floor((CAST({score} AS DOUBLE) - {lo!r}) / {hi - lo!r} * {HISTOGRAM_BINS})"
+        # CASE, not just least/greatest: DuckDB's greatest(NULL, 0) is 0, not NULL.
         select.append(
-            f"CAST(least(greatest({scaled}, 0), {HISTOGRAM_BINS - 1}) AS UTINYINT) "
-            f"AS {_q(bin_column(score))}"
+            f"CASE WHEN {score} IS NOT NULL THEN CAST(least(greatest({scaled}, 0), "
+            f"{HISTOGRAM_BINS - 1}) AS UTINYINT) END AS {_q(bin_column(score))}"
         )
     source = "stage"
     if dedupe:
