@@ -68,9 +68,14 @@ def dataset(root: Path, name: str, kind: str) -> DatasetPaths:
     paths.root.mkdir(parents=True, exist_ok=True)
     write_manifest(
         paths.manifest,
-        Manifest(name=name, row_count=0, source_format="laion", source_files=[],
-                 column_mapping={}, image_store={"kind": kind, "path": "shards" if kind == "tar"
-                                                 else "images"}),
+        Manifest(
+            name=name,
+            row_count=0,
+            source_format="laion",
+            source_files=[],
+            column_mapping={},
+            image_store={"kind": kind, "path": "shards" if kind == "tar" else "images"},
+        ),
     )
     return paths
 
@@ -124,10 +129,14 @@ def main() -> None:
 
         results = [
             ("tar store, thumbnail made (cold cache)", timed(service, tar_paths, ids, "thumb")),
-            ("folder store, thumbnail made (cold cache)",
-             timed(service, folder_paths, ids, "thumb")),
-            ("tar store, display size made (cold cache)",
-             timed(service, tar_paths, ids, "display")),
+            (
+                "folder store, thumbnail made (cold cache)",
+                timed(service, folder_paths, ids, "thumb"),
+            ),
+            (
+                "tar store, display size made (cold cache)",
+                timed(service, tar_paths, ids, "display"),
+            ),
         ]
         hits_tar: list[float] = []
         hits_folder: list[float] = []
@@ -146,8 +155,10 @@ def main() -> None:
             f"generated in {generated:.1f} s); thumbnail {settings.thumbnail_size} px, "
             f"display {settings.display_size} px; one thread"
         )
-        print(f"tar index of {len(list(tar_paths.shards.glob('*.tar')))} shards built in "
-              f"{index_s * 1000:.0f} ms ({args.images / index_s:,.0f} members/s)")
+        print(
+            f"tar index of {len(list(tar_paths.shards.glob('*.tar')))} shards built in "
+            f"{index_s * 1000:.0f} ms ({args.images / index_s:,.0f} members/s)"
+        )
         print()
         print(f"| {'path':<44} | {'images/s':>9} | {'p50 ms':>7} | {'p95 ms':>7} |")
         print(f"|{'-' * 46}|{'-' * 10}:|{'-' * 8}:|{'-' * 8}:|")

@@ -122,8 +122,12 @@ def _run(
     saved_at = time.monotonic()
     interactive = sys.stderr.isatty()
     progress = tqdm(
-        total=len(todo), unit="link", desc="checking", file=sys.stderr,
-        mininterval=0.5 if interactive else 30.0, disable=not todo,
+        total=len(todo),
+        unit="link",
+        desc="checking",
+        file=sys.stderr,
+        mininterval=0.5 if interactive else 30.0,
+        disable=not todo,
     )
 
     def check(record: dict[str, Any]) -> LinkCheck | None:

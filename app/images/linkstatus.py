@@ -28,7 +28,14 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 STATUSES: tuple[str, ...] = (
-    "ok", "changed", "opted_out", "dead", "gone", "timeout", "not_image", "too_large",
+    "ok",
+    "changed",
+    "opted_out",
+    "dead",
+    "gone",
+    "timeout",
+    "not_image",
+    "too_large",
     "blocked_address",
 )
 ALIVE: frozenset[str] = frozenset({"ok", "changed"})
@@ -123,8 +130,16 @@ class LinkStatusStore:
 
     def record_many(self, checks: Iterable[LinkCheck]) -> int:
         rows = [
-            (c.dataset, str(c.sample_id), c.status, c.detail[:500], c.http_status, c.domain,
-             c.checked_at, c.seconds)
+            (
+                c.dataset,
+                str(c.sample_id),
+                c.status,
+                c.detail[:500],
+                c.http_status,
+                c.domain,
+                c.checked_at,
+                c.seconds,
+            )
             for c in checks
         ]
         for row in rows:

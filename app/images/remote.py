@@ -249,14 +249,23 @@ class RemoteFetcher:
                 if redirect is None:
                     image = self._judge(body, md5, sha256, decode_target, http_status)
                     return FetchOutcome(
-                        "ok", "image fetched", url, str(target), http_status,
-                        time.monotonic() - started, image,
+                        "ok",
+                        "image fetched",
+                        url,
+                        str(target),
+                        http_status,
+                        time.monotonic() - started,
+                        image,
                     )
                 current = redirect
             raise _Stop("dead", f"more than {self.limits.max_redirects} redirects", http_status)
         except _Stop as stop:
             return FetchOutcome(
-                stop.status, stop.detail, url, current, stop.http_status or http_status,
+                stop.status,
+                stop.detail,
+                url,
+                current,
+                stop.http_status or http_status,
                 time.monotonic() - started,
             )
 
@@ -281,7 +290,9 @@ class RemoteFetcher:
             (b"Connection", b"keep-alive"),
         ]
         request_url = httpcore.URL(
-            scheme=target.raw_scheme, host=target.raw_host, port=target.port,
+            scheme=target.raw_scheme,
+            host=target.raw_host,
+            port=target.port,
             target=target.raw_path,
         )
         try:
@@ -324,12 +335,15 @@ class RemoteFetcher:
         length = headers.get("content-length")
         if length and length.strip().isdigit() and int(length) > self.limits.max_bytes:
             raise _Stop(
-                "too_large", f"{int(length):,} bytes announced, limit {self.limits.max_bytes:,}",
+                "too_large",
+                f"{int(length):,} bytes announced, limit {self.limits.max_bytes:,}",
                 status,
             )
         content_type = headers.get("content-type", "").split(";")[0].strip().lower()
         if content_type.startswith("text/") or content_type in (
-            "application/json", "application/xhtml+xml", "application/xml",
+            "application/json",
+            "application/xhtml+xml",
+            "application/xml",
         ):
             raise _Stop("not_image", f"served as {content_type}, not an image", status)
 
@@ -338,12 +352,11 @@ class RemoteFetcher:
         for chunk in response.iter_stream():
             body += chunk
             if len(body) > self.limits.max_bytes:
-                raise _Stop(
-                    "too_large", f"more than {self.limits.max_bytes:,} bytes", status
-                )
+                raise _Stop("too_large", f"more than {self.limits.max_bytes:,} bytes", status)
             if time.monotonic() > deadline:
-                raise _Stop("timeout", f"still downloading after {self.limits.deadline_s:g} s",
-                            status)
+                raise _Stop(
+                    "timeout", f"still downloading after {self.limits.deadline_s:g} s", status
+                )
         return bytes(body)
 
     def _judge(

@@ -91,8 +91,12 @@ class ImageService:
         if isinstance(found, ImageResult):
             return found
         return ImageResult(
-            placeholder_svg(found), PLACEHOLDER_TYPE, placeholder_etag(found),
-            placeholder=True, reason=found, source="placeholder",
+            placeholder_svg(found),
+            PLACEHOLDER_TYPE,
+            placeholder_etag(found),
+            placeholder=True,
+            reason=found,
+            source="placeholder",
         )
 
     def delete(self, dataset: str, sample_id: str) -> int:
@@ -217,8 +221,13 @@ class ImageService:
                 return "busy"
             self.links.record(
                 LinkCheck(
-                    dataset, sample_id, outcome.status, outcome.detail, outcome.http_status,
-                    _text(record.get("domain")) or domain_of(url), seconds=outcome.seconds,
+                    dataset,
+                    sample_id,
+                    outcome.status,
+                    outcome.detail,
+                    outcome.http_status,
+                    _text(record.get("domain")) or domain_of(url),
+                    seconds=outcome.seconds,
                 )
             )
             if outcome.status != "ok" or outcome.image is None:

@@ -25,7 +25,18 @@ from typing import Any, Protocol
 # Larger local files are not decoded at all (the pixel limit would refuse most anyway).
 MAX_LOCAL_BYTES = 64 * 1024 * 1024
 IMAGE_EXTENSIONS: tuple[str, ...] = (
-    "jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff", "JPG", "JPEG", "PNG", "WEBP",
+    "jpg",
+    "jpeg",
+    "png",
+    "webp",
+    "gif",
+    "bmp",
+    "tif",
+    "tiff",
+    "JPG",
+    "JPEG",
+    "PNG",
+    "WEBP",
 )
 TAR_IMAGE_EXTENSIONS = frozenset({"jpg", "jpeg", "png", "webp", "gif", "bmp", "tif", "tiff"})
 _SAFE_ID = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,254}$")
@@ -236,11 +247,15 @@ class TarShardStore:
             return None
         self.ensure_index()
         with self._lock:
-            row = self._connection().execute(
-                "SELECT s.path, s.mtime_ns, m.offset, m.size FROM members m "
-                "JOIN shards s ON s.id = m.shard_id WHERE m.key = ?",
-                (str(sample_id),),
-            ).fetchone()
+            row = (
+                self._connection()
+                .execute(
+                    "SELECT s.path, s.mtime_ns, m.offset, m.size FROM members m "
+                    "JOIN shards s ON s.id = m.shard_id WHERE m.key = ?",
+                    (str(sample_id),),
+                )
+                .fetchone()
+            )
         if row is None:
             return None
         rel, mtime_ns, offset, size = row

@@ -41,8 +41,9 @@ def links_dataset(tmp_path, http_server, monkeypatch):
         elif kind == 1:
             http_server.routes[path] = Route(404)
         else:
-            http_server.routes[path] = Route(headers={"Content-Type": "text/html"},
-                                             body=b"<html>moved</html>")
+            http_server.routes[path] = Route(
+                headers={"Content-Type": "text/html"}, body=b"<html>moved</html>"
+            )
         md5s.append(hashlib.md5(body).hexdigest() if i != 3 else "0" * 32)  # 3 has changed
     table = laion_table(N)
     table = table.set_column(table.schema.get_field_index("URL"), "URL", pa.array(urls))

@@ -49,8 +49,13 @@ def test_exif_orientation_applied_and_exif_stripped():
 
 @pytest.mark.parametrize(
     "data",
-    [b"", b"<html><body>404</body></html>", b"GIF89a garbage", image_bytes()[:200],
-     b"%PDF-1.4 not an image"],
+    [
+        b"",
+        b"<html><body>404</body></html>",
+        b"GIF89a garbage",
+        image_bytes()[:200],
+        b"%PDF-1.4 not an image",
+    ],
 )
 def test_not_images(data):
     with pytest.raises(ImageRefused) as refused:

@@ -20,7 +20,11 @@ def make_dataset(root, name="pics", image_store=None) -> DatasetPaths:
     paths = DatasetPaths(root / name)
     paths.root.mkdir(parents=True)
     manifest = Manifest(
-        name=name, row_count=3, source_format="laion", source_files=[], column_mapping={},
+        name=name,
+        row_count=3,
+        source_format="laion",
+        source_files=[],
+        column_mapping={},
         image_store=image_store,
     )
     write_manifest(paths.manifest, manifest)
@@ -29,8 +33,12 @@ def make_dataset(root, name="pics", image_store=None) -> DatasetPaths:
 
 @pytest.fixture
 def settings(tmp_path):
-    return Settings(data_dir=tmp_path / "data", state_dir=tmp_path / "state",
-                    thumbnail_size=64, display_size=200)
+    return Settings(
+        data_dir=tmp_path / "data",
+        state_dir=tmp_path / "state",
+        thumbnail_size=64,
+        display_size=200,
+    )
 
 
 def size_of(data: bytes) -> tuple[int, int]:
@@ -62,8 +70,9 @@ def test_cache_serves_hits_without_decoding(settings, tmp_path):
     (paths.images / "1.jpg").write_bytes(image_bytes(100, 100))
     service = ImageService(settings)
     first = service.thumbnail(paths, {"sample_id": "1"})
-    cached = service.cache.path_for("pics", "1", "thumb64",
-                                    service.store_for(paths).locate({"sample_id": "1"}).fingerprint)
+    cached = service.cache.path_for(
+        "pics", "1", "thumb64", service.store_for(paths).locate({"sample_id": "1"}).fingerprint
+    )
     cached.write_bytes(b"marker: came from the cache")
     assert service.thumbnail(paths, {"sample_id": "1"}).content == b"marker: came from the cache"
     assert first.content != b"marker: came from the cache"
@@ -107,18 +116,24 @@ def test_remote_off_never_fetches(settings, tmp_path, http_server):
     service.close()
 
 
-def test_remote_on_fetches_once_caches_both_sizes_and_records_status(settings, tmp_path,
-                                                                     http_server):
+def test_remote_on_fetches_once_caches_both_sizes_and_records_status(
+    settings, tmp_path, http_server
+):
     body = image_bytes(640, 480)
     http_server.routes["/a.jpg"] = Route(headers={"Content-Type": "image/jpeg"}, body=body)
     http_server.routes["/gone.jpg"] = Route(404)
     http_server.routes["/noai.jpg"] = Route(headers={"X-Robots-Tag": "noai"}, body=body)
     paths = make_dataset(tmp_path / "data")
-    remote = settings.model_copy(update={"remote_images": True,
-                                         "remote_allowlist": ["127.0.0.1/32"]})
+    remote = settings.model_copy(
+        update={"remote_images": True, "remote_allowlist": ["127.0.0.1/32"]}
+    )
     service = ImageService(remote)
-    record = {"sample_id": "1", "url": http_server.url("/a.jpg"),
-              "md5": hashlib.md5(body).hexdigest(), "domain": "pics.example"}
+    record = {
+        "sample_id": "1",
+        "url": http_server.url("/a.jpg"),
+        "md5": hashlib.md5(body).hexdigest(),
+        "domain": "pics.example",
+    }
     thumb = service.image_or_placeholder(paths, record, "thumb")
     display = service.image_or_placeholder(paths, record, "display")
     assert thumb.source == display.source == "remote"
@@ -144,8 +159,9 @@ def test_local_image_wins_over_remote(settings, tmp_path, http_server):
     paths = make_dataset(tmp_path / "data")
     paths.images.mkdir()
     (paths.images / "1.jpg").write_bytes(image_bytes())
-    remote = settings.model_copy(update={"remote_images": True,
-                                         "remote_allowlist": ["127.0.0.1/32"]})
+    remote = settings.model_copy(
+        update={"remote_images": True, "remote_allowlist": ["127.0.0.1/32"]}
+    )
     service = ImageService(remote)
     result = service.image_or_placeholder(paths, {"sample_id": "1", "url": http_server.url("/x")})
     assert result.source == "local" and http_server.requests == []

@@ -80,8 +80,18 @@ def test_folder_never_reads_outside_its_root(tmp_path):
 
 @pytest.mark.parametrize(
     ("value", "ok"),
-    [("1001", True), ("000120034", True), ("a-b_c.d", True), ("../x", False), ("a/b", False),
-     (".hidden", False), ("", False), (None, False), ("x" * 300, False), (12345, True)],
+    [
+        ("1001", True),
+        ("000120034", True),
+        ("a-b_c.d", True),
+        ("../x", False),
+        ("a/b", False),
+        (".hidden", False),
+        ("", False),
+        (None, False),
+        ("x" * 300, False),
+        (12345, True),
+    ],
 )
 def test_safe_id(value, ok):
     assert (safe_id(value) is not None) == ok

@@ -15,8 +15,12 @@ def store(tmp_path):
 def test_record_and_read_back(store):
     store.record(LinkCheck("demo", "1", "dead", "HTTP 404", 404, "a.example"))
     got = store.get("demo", "1")
-    assert (got.status, got.detail, got.http_status, got.domain) == ("dead", "HTTP 404", 404,
-                                                                    "a.example")
+    assert (got.status, got.detail, got.http_status, got.domain) == (
+        "dead",
+        "HTTP 404",
+        404,
+        "a.example",
+    )
     store.record(LinkCheck("demo", "1", "ok", "image fetched", 200, "a.example"))
     assert store.get("demo", "1").status == "ok"  # the latest check wins
     assert store.get("demo", "2") is None
@@ -43,7 +47,8 @@ def test_rot_stats_and_filters(store):
     assert stats.share_alive == pytest.approx(9 / 14)
     assert stats.by_status["gone"] == 2 and stats.by_status["opted_out"] == 0
     assert [(d.domain, d.checked, d.alive) for d in stats.by_domain] == [
-        ("a.example", 10, 8), ("b.example", 4, 1)
+        ("a.example", 10, 8),
+        ("b.example", 4, 1),
     ]
     assert stats.by_domain[1].share_alive == 0.25
     assert store.rot_stats("demo", top_domains=1).by_domain[0].domain == "a.example"

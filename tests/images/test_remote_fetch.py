@@ -47,8 +47,9 @@ def fetcher():
 
 
 def test_good_image(fetcher, http_server):
-    http_server.routes["/cat.jpg"] = Route(headers={"Content-Type": "image/jpeg"},
-                                           body=image_bytes(64, 48))
+    http_server.routes["/cat.jpg"] = Route(
+        headers={"Content-Type": "image/jpeg"}, body=image_bytes(64, 48)
+    )
     outcome = fetcher.fetch(http_server.url("/cat.jpg"))
     assert outcome.status == "ok", outcome.detail
     assert outcome.http_status == 200
@@ -88,8 +89,9 @@ def test_huge_file_announced(fetcher, http_server):
 
 
 def test_huge_file_streamed_without_length(fetcher, http_server):
-    http_server.routes["/big.jpg"] = Route(headers={"Content-Type": "image/jpeg"},
-                                           stream_bytes=3_000_000)
+    http_server.routes["/big.jpg"] = Route(
+        headers={"Content-Type": "image/jpeg"}, stream_bytes=3_000_000
+    )
     outcome = fetcher.fetch(http_server.url("/big.jpg"))
     assert outcome.status == "too_large"
     assert outcome.seconds < 2.0
@@ -105,8 +107,9 @@ def test_slow_response_times_out(fetcher, http_server):
 
 def test_dripping_body_hits_the_total_deadline(fetcher, http_server):
     # Each byte arrives well within the read timeout; only the total deadline stops it.
-    http_server.routes["/drip.jpg"] = Route(headers={"Content-Type": "image/jpeg"},
-                                            drip_interval_s=0.1)
+    http_server.routes["/drip.jpg"] = Route(
+        headers={"Content-Type": "image/jpeg"}, drip_interval_s=0.1
+    )
     started = time.monotonic()
     outcome = fetcher.fetch(http_server.url("/drip.jpg"))
     assert outcome.status == "timeout"
@@ -114,10 +117,12 @@ def test_dripping_body_hits_the_total_deadline(fetcher, http_server):
 
 
 def test_decompression_bomb(fetcher, http_server):
-    http_server.routes["/bomb.png"] = Route(headers={"Content-Type": "image/png"},
-                                            body=png_bomb(60_000, 60_000))
-    http_server.routes["/big.png"] = Route(headers={"Content-Type": "image/png"},
-                                           body=png_bomb(3_000, 3_000))  # over 4M-pixel limit
+    http_server.routes["/bomb.png"] = Route(
+        headers={"Content-Type": "image/png"}, body=png_bomb(60_000, 60_000)
+    )
+    http_server.routes["/big.png"] = Route(
+        headers={"Content-Type": "image/png"}, body=png_bomb(3_000, 3_000)
+    )  # over 4M-pixel limit
     assert fetcher.fetch(http_server.url("/bomb.png")).status == "too_large"
     outcome = fetcher.fetch(http_server.url("/big.png"))
     assert outcome.status == "too_large" and "pixel limit" in outcome.detail
@@ -171,11 +176,11 @@ def test_loopback_refused_without_allowlist(http_server):
     assert http_server.requests == []
 
 
-def test_redirect_to_refused_loopback_is_not_followed(fetcher, http_server,
-                                                       second_loopback_server):
+def test_redirect_to_refused_loopback_is_not_followed(fetcher, http_server, second_loopback_server):
     second_loopback_server.routes["/secret"] = Route(body=image_bytes())
-    http_server.routes["/r"] = Route(302, headers={"Location":
-                                                   second_loopback_server.url("/secret")})
+    http_server.routes["/r"] = Route(
+        302, headers={"Location": second_loopback_server.url("/secret")}
+    )
     outcome = fetcher.fetch(http_server.url("/r"))
     assert outcome.status == "blocked_address" and "127.0.0.2" in outcome.detail
     assert http_server.paths_seen() == ["/r"]
@@ -208,8 +213,9 @@ def test_redirect_to_private_ranges_refused_before_connecting(fetcher, http_serv
     assert time.monotonic() - started < 0.5  # refused at once, no connection attempt
 
 
-@pytest.mark.parametrize("target", ["file:///etc/passwd", "ftp://example.invalid/x.jpg",
-                                    "gopher://127.0.0.1:70/"])
+@pytest.mark.parametrize(
+    "target", ["file:///etc/passwd", "ftp://example.invalid/x.jpg", "gopher://127.0.0.1:70/"]
+)
 def test_redirect_to_other_schemes_refused(fetcher, http_server, target):
     http_server.routes["/r"] = Route(302, headers={"Location": target})
     outcome = fetcher.fetch(http_server.url("/r"))
@@ -296,12 +302,30 @@ def tls_files(tmp_path_factory):
         pytest.skip("openssl command not available to make a test certificate")
     folder = tmp_path_factory.mktemp("tls")
     subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1",
-         "-nodes", "-keyout", str(folder / "key.pem"), "-out", str(folder / "cert.pem"),
-         "-days", "1", "-subj", "/CN=images.test",
-         "-addext", "subjectAltName=DNS:images.test",
-         "-addext", "basicConstraints=critical,CA:TRUE"],
-        check=True, capture_output=True,
+        [
+            "openssl",
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+            "-nodes",
+            "-keyout",
+            str(folder / "key.pem"),
+            "-out",
+            str(folder / "cert.pem"),
+            "-days",
+            "1",
+            "-subj",
+            "/CN=images.test",
+            "-addext",
+            "subjectAltName=DNS:images.test",
+            "-addext",
+            "basicConstraints=critical,CA:TRUE",
+        ],
+        check=True,
+        capture_output=True,
     )
     return folder / "cert.pem", folder / "key.pem"
 
@@ -315,8 +339,9 @@ def test_tls_is_verified_against_the_host_name(tls_files):
     server.routes["/cat.jpg"] = Route(body=image_bytes())
     trust = ssl.create_default_context(cafile=str(cert))
     try:
-        with RemoteFetcher(limits(), resolver=lambda h, p: ["127.0.0.1"],
-                           ssl_context=trust) as fetcher:
+        with RemoteFetcher(
+            limits(), resolver=lambda h, p: ["127.0.0.1"], ssl_context=trust
+        ) as fetcher:
             good = fetcher.fetch(f"https://images.test:{server.port}/cat.jpg")
             wrong_name = fetcher.fetch(f"https://other.test:{server.port}/cat.jpg")
         with RemoteFetcher(limits(), resolver=lambda h, p: ["127.0.0.1"]) as default_trust:
