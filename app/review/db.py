@@ -13,6 +13,7 @@ between threads mid-transaction, and FastAPI runs blocking calls on a thread poo
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 from collections.abc import Callable, Iterator
@@ -214,7 +215,11 @@ class Database:
             return len(self._all)
 
     def _connect(self) -> sqlite3.Connection:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        if not self.path.exists():
+            # Password hashes and reporting URLs live here: owner-only from the first byte.
+            # SQLite gives the -wal and -shm files the same mode as the database file.
+            os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT, 0o600))
         # isolation_level=None: we issue BEGIN/COMMIT ourselves (BEGIN IMMEDIATE for writes).
         # check_same_thread=False only so that close() may close every thread's connection.
         conn = sqlite3.connect(

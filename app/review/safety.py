@@ -94,10 +94,13 @@ class Safety:
             cached = self._cache.get(dataset)
             if cached is not None and cached.version == self.db.hidden_version():
                 return cached
+            # The label is read before anything else: all that was committed up to it is
+            # included below, and a list imported meanwhile (by the CLI, say) bumps the version
+            # past the label, so the next call matches it. A set is never labelled newer than
+            # it is. (Our own matching bumps it too, costing one cheap recomputation.)
+            version = self.db.hidden_version()
             self._resolve_pending(dataset)
             with self.db.read() as conn:
-                # Version first, in the same snapshot: a set is never labelled newer than it is.
-                version = self.db.hidden_version()
                 flagged = conn.execute(
                     "SELECT sample_id FROM flags WHERE dataset = ? AND category = ?",
                     (dataset, CSAM),

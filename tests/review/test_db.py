@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+import stat
 import threading
 
 import pytest
@@ -19,6 +20,9 @@ def test_created_on_first_open_in_wal_with_full_sync(store: ReviewStore, review_
     assert conn.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert conn.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert conn.execute("PRAGMA user_version").fetchone()[0] == len(MIGRATIONS)
+    # Password hashes and reporting URLs: readable by the owner only, WAL file included.
+    for name in ("review.sqlite3", "review.sqlite3-wal"):
+        assert stat.S_IMODE((path.parent / name).stat().st_mode) == 0o600
 
 
 def test_migrating_twice_is_harmless(store: ReviewStore) -> None:

@@ -171,3 +171,27 @@ def test_a_failing_listener_does_not_stop_hiding(store: ReviewStore, people, hea
     store.flags.flag(people["alice"], "tiny", ref(2), "suspected_csam")
     assert heard == [("tiny", ["r2"])]
     assert store.safety.is_hidden("tiny", "r2")
+
+
+def test_a_list_imported_while_matching_is_not_missed(
+    store: ReviewStore, review_settings, catalog, tmp_path: Path
+) -> None:
+    """The CLI imports a list while the server is matching another: the next call sees it."""
+    first = tmp_path / "md5.csv"
+    first.write_text(f"md5\n{3:032x}\n", encoding="utf-8")
+    second = tmp_path / "ids.txt"
+    second.write_text("r7\n", encoding="utf-8")
+    store.blocklists.import_file(first, actor="carol")
+    resolve = make_resolver(catalog)
+
+    def resolve_while_cli_imports(kind: str, values: list[str]) -> list[str]:
+        cli = ReviewStore.open(review_settings)
+        try:
+            cli.blocklists.import_file(second, actor="cli:ops")
+        finally:
+            cli.close()
+        return resolve(kind, values)
+
+    store.safety.register_resolver("tiny", resolve_while_cli_imports)
+    store.safety.hidden_sample_ids("tiny")
+    assert store.safety.hidden_sample_ids("tiny") == {"r3", "r7"}
