@@ -120,6 +120,9 @@ def ingest_dataset(
         write_manifest(paths.manifest, manifest)
         _check_replaceable(target)  # someone may have put something there meanwhile
         _swap_into_place(tmp, target)
+    except (duckdb.Error, OSError) as error:
+        # Not bad input but a failed build (disk full, out of memory): still one sentence.
+        raise IngestError(f"{target}: the build failed ({_first_line(error)}).") from error
     finally:
         # After a successful swap ``tmp`` no longer exists; otherwise this discards the attempt.
         shutil.rmtree(tmp, ignore_errors=True)
@@ -213,6 +216,12 @@ def _resolve(sources: Sequence[_Source], mapping: dict[str, str] | None) -> form
 
 
 def _check_source(source: _Source, resolution: formats.Resolution) -> None:
+    if any(c.lower() == "file_row_number" for c in source.columns):
+        # DuckDB adds this column itself to number the rows; it refuses a file that has one.
+        raise IngestError(
+            f"{source.path}: has a column named 'file_row_number', which the reader reserves; "
+            "rename it in the file."
+        )
     for required in formats.REQUIRED_COLUMNS:
         src = resolution.source_of(required)
         if src is not None and _column_in(source, src) is None:

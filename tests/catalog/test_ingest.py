@@ -354,6 +354,7 @@ def _empty_file(tmp_path: Path) -> Path:
         ("no url", "no url column"),
         ("string similarity", "holds VARCHAR, not numbers"),
         ("missing file", "no such file or folder"),
+        ("reserved column", "'file_row_number', which the reader reserves"),
         ("unknown source column", "the sources have no column 'nope'"),
         ("unknown loupe column", "'colour' is not a Loupe column"),
         ("derived loupe column", "'domain' is computed at ingest"),
@@ -380,6 +381,9 @@ def test_bad_input_names_the_file(case, expected, write_parquet, data_dir, tmp_p
     elif case == "string similarity":
         good["similarity"] = ["0.3", "0.2", "high", "0.1"]
         path = write_parquet("strings.parquet", good)
+    elif case == "reserved column":
+        good["file_row_number"] = [1, 2, 3, 4]
+        path = write_parquet("reserved.parquet", good)
     elif case == "missing file":
         path = tmp_path / "src" / "absent.parquet"
     else:
