@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from app.commands import catalog, demo, review, serve, settings, vectors
+from app.commands import catalog, demo, images, review, serve, settings, vectors
 
 app = typer.Typer(
     help="Loupe: look inside captioned-image training sets.",
@@ -20,6 +20,7 @@ app.command("serve")(serve.serve)
 app.command("settings")(settings.settings)
 app.command("embed")(vectors.embed)
 app.command("index")(vectors.index)
+app.command("check-links")(images.check_links)
 app.add_typer(vectors.model_app, name="model")
 app.add_typer(review.user_app, name="user")
 app.add_typer(review.blocklist_app, name="blocklist")

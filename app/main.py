@@ -21,7 +21,8 @@ from app.catalog.queries import Catalog
 from app.config import Settings
 from app.explore.datasets import DatasetHandle, discover
 from app.explore.service import Explorer
-from app.web import api, browse, errors, records
+from app.images.service import ImageService
+from app.web import api, browse, errors, images, records
 from app.web.middleware import DropEmptyQueryParams
 from app.web.render import make_templates
 
@@ -42,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.images.close()
             app.state.catalog.connection.close()
 
     app = FastAPI(
@@ -58,7 +60,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(browse.router)
     app.include_router(records.router)
     app.include_router(api.router)
-    _include_optional_routers(app)
+    app.include_router(images.router)
     return app
 
 
@@ -88,10 +90,6 @@ def open_state(app: FastAPI, settings: Settings) -> None:
     app.state.datasets = datasets
     app.state.catalog = catalog
     app.state.explorer = Explorer(catalog=catalog, settings=settings)
+    app.state.images = ImageService(settings)
 
 
-def _include_optional_routers(app: FastAPI) -> None:
-    """Routers of areas that are built separately (images, search, review)."""
-    from app.web import images
-
-    app.include_router(images.router)
