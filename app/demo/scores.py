@@ -21,16 +21,16 @@ import numpy as np
 from app.demo.images import Variant
 
 UNSAFE_SHARE = 0.065  # distinct images scored above 0.5 (LAION-5B: a few percent)
-WATERMARK_SHARE = 0.05  # non-stock images with a high watermark score
-STOCK_WATERMARK_SHARE = 0.5  # stock-site images with a high watermark score
+WATERMARK_SHARE = 0.04  # non-stock images with a high watermark score
+STOCK_WATERMARK_SHARE = 0.4  # stock-site images with a high watermark score
 
 # Aesthetic taste of the predictor, per base image: photos of things people like score higher
 # than test patterns and textures. The means average near LAION's 5.3.
 BASE_AESTHETIC: dict[str, float] = {
-    "astronaut": 5.9, "camera": 5.4, "coffee": 6.3, "chelsea": 6.4, "coins": 5.1,
-    "horse": 4.8, "rocket": 6.1, "hubble": 6.5, "brick": 4.7, "grass": 4.9, "gravel": 4.5,
-    "text": 4.1, "retina": 5.0, "ihc": 5.3, "cell": 4.4, "clock": 4.6, "colorwheel": 5.4,
-    "checkerboard": 4.0, "grace_hopper": 5.8, "gift": 5.0,
+    "astronaut": 5.7, "camera": 5.2, "coffee": 6.0, "chelsea": 6.1, "coins": 4.9,
+    "horse": 4.6, "rocket": 5.8, "hubble": 6.2, "brick": 4.6, "grass": 4.8, "gravel": 4.4,
+    "text": 4.0, "retina": 4.9, "ihc": 5.1, "cell": 4.3, "clock": 4.5, "colorwheel": 5.2,
+    "checkerboard": 3.9, "grace_hopper": 5.6, "gift": 4.9,
 }
 
 LICENSES: tuple[str, ...] = (
@@ -66,7 +66,7 @@ def image_scores(rng: np.random.Generator, variant: Variant) -> ImageScores:
         pwatermark = float(rng.uniform(0.5, 0.97))
     else:
         pwatermark = float(rng.beta(1.3, 9.0))
-    aesthetic = BASE_AESTHETIC[variant.base] + float(rng.normal(0.0, 0.6))
+    aesthetic = BASE_AESTHETIC[variant.base] + float(rng.normal(0.0, 0.55))
     if variant.colour == "grey":
         aesthetic -= 0.15
     elif variant.colour == "sepia":
