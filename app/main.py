@@ -22,7 +22,7 @@ from app.config import Settings
 from app.explore.datasets import DatasetHandle, discover
 from app.explore.service import Explorer
 from app.images.service import ImageService
-from app.web import api, browse, errors, images, records
+from app.web import api, browse, errors, images, overview, records
 from app.web.middleware import DropEmptyQueryParams
 from app.web.render import make_templates
 
@@ -61,6 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(records.router)
     app.include_router(api.router)
     app.include_router(images.router)
+    app.include_router(overview.router)
     return app
 
 
@@ -89,7 +90,9 @@ def open_state(app: FastAPI, settings: Settings) -> None:
         catalog.attach(name, handle.paths.catalog)
     app.state.datasets = datasets
     app.state.catalog = catalog
-    app.state.explorer = Explorer(catalog=catalog, settings=settings)
     app.state.images = ImageService(settings)
+    app.state.explorer = Explorer(
+        catalog=catalog, settings=settings, link_ids=app.state.images.links.ids_with_status
+    )
 
 

@@ -76,7 +76,18 @@ def words_pattern(words: Sequence[str]) -> str:
     return r"\b(" + "|".join(escaped) + r")\b"
 
 
-ShortText = Field(None, max_length=200)
+# The statuses a link check records (app.images.linkstatus.STATUSES; a test keeps them equal).
+LinkStatus = Literal[
+    "ok",
+    "changed",
+    "opted_out",
+    "dead",
+    "gone",
+    "timeout",
+    "not_image",
+    "too_large",
+    "blocked_address",
+]
 SCORE_RANGES: dict[str, tuple[float, float]] = {
     "similarity": (-1.0, 1.0),
     "punsafe": (0.0, 1.0),
@@ -105,6 +116,11 @@ class RecordFilter(BaseModel):
     min_height: int | None = Field(None, ge=0, le=1_000_000)
     domain: str | None = Field(None, max_length=253)
     license: str | None = Field(None, max_length=300)
+    link: list[LinkStatus] = Field(
+        default_factory=list,
+        description="Link status of the last check (see `loupe check-links`); not a catalog "
+        "column, so the explorer applies it as a restriction to the checked records.",
+    )
 
     @field_validator("q", "contains", "domain", "license", mode="before")
     @classmethod
@@ -178,7 +194,7 @@ class RecordFilter(BaseModel):
         return result
 
     def is_empty(self) -> bool:
-        return not self.q and not self.conditions()
+        return not self.q and not self.link and not self.conditions()
 
     def query_items(self) -> list[tuple[str, str]]:
         """The filter as URL query items (for links that keep the current filters)."""

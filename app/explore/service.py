@@ -6,6 +6,7 @@ The safety rules (hidden records, classroom mode) are applied here, once, to eve
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,7 +15,7 @@ from app.catalog.queries import Catalog, FacetValue, Histogram, histogram_edges
 from app.catalog.schema import FACET_COLUMNS, SCORE_DOMAINS
 from app.config import Settings
 from app.explore.datasets import DatasetHandle
-from app.textsearch.search import Unsupported
+from app.textsearch.search import supports
 
 # When a text search needs something the text index cannot do (substring match, a random
 # sample, sort by size), DuckDB filters the best text hits; this bounds how many.
@@ -33,11 +34,19 @@ class BrowseResult:
     notes: list[str] = field(default_factory=list)
 
 
+# Most records a link-status restriction may name (link checks sample; they never cover 10M).
+LINK_RESTRICTION_CAP = 200_000
+
+LinkIds = Callable[[str, Sequence[str], int], list[str]]
+
+
 @dataclass
 class Explorer:
     catalog: Catalog
     settings: Settings
     hidden_positions: dict[str, list[int]] = field(default_factory=dict)
+    # Sample ids whose last link check gave one of the statuses (the image service's store).
+    link_ids: LinkIds | None = None
 
     # --- safety -------------------------------------------------------------------------------
     def hide(self, dataset: DatasetHandle, positions: list[int]) -> None:
@@ -61,6 +70,15 @@ class Explorer:
     ) -> list[Condition]:
         return record_filter.conditions(without=without) + self.safety_conditions()
 
+    def restriction(self, dataset: DatasetHandle, record_filter: RecordFilter) -> list[int] | None:
+        """Positions a request is restricted to by filters that are not catalog columns."""
+        if not record_filter.link:
+            return None
+        if self.link_ids is None:
+            return []
+        ids = self.link_ids(dataset.name, list(record_filter.link), LINK_RESTRICTION_CAP)
+        return self.catalog.positions_matching(dataset.name, "sample_id", ids)
+
     # --- browse -------------------------------------------------------------------------------
     def browse(
         self,
@@ -74,21 +92,26 @@ class Explorer:
         seed: int = 0,
     ) -> BrowseResult:
         conditions = self.conditions(record_filter)
+        within = self.restriction(dataset, record_filter)
         if record_filter.q:
-            if sort == "similarity" and after is not None:
-                after = None  # keyset cursors are for the catalog's own order only
-            try:
+            if within is None and supports(conditions, sort):
                 return self._text_browse(dataset, record_filter, conditions, sort, limit, offset)
-            except Unsupported:
-                return self._text_fallback(
-                    dataset, record_filter, conditions, sort, limit, offset, seed
-                )
+            return self._text_fallback(
+                dataset, record_filter, conditions, sort, limit, offset, seed, within
+            )
         if sort == "relevance":
             sort = "similarity"
         page = self.catalog.page(
-            dataset.name, conditions, sort=sort, limit=limit, offset=offset, after=after, seed=seed
+            dataset.name,
+            conditions,
+            sort=sort,
+            limit=limit,
+            offset=offset,
+            after=after,
+            seed=seed,
+            within=within,
         )
-        total = self.catalog.count(dataset.name, conditions)
+        total = self.catalog.count(dataset.name, conditions, within=within)
         return BrowseResult(
             rows=page.rows,
             total=total,
@@ -134,8 +157,9 @@ class Explorer:
         limit: int,
         offset: int,
         seed: int,
+        within: list[int] | None,
     ) -> BrowseResult:
-        positions = self._best_text_hits(dataset, record_filter)
+        positions = self._best_text_hits(dataset, record_filter, within)
         catalog_sort = "similarity" if sort == "relevance" else sort
         page = self.catalog.page(
             dataset.name,
@@ -167,7 +191,11 @@ class Explorer:
             notes=notes,
         )
 
-    def _best_text_hits(self, dataset: DatasetHandle, record_filter: RecordFilter) -> list[int]:
+    def _best_text_hits(
+        self, dataset: DatasetHandle, record_filter: RecordFilter, within: list[int] | None
+    ) -> list[int]:
+        """The best caption matches (in relevance order), narrowed to ``within`` if given;
+        DuckDB then applies the conditions the text index could not."""
         supported = [c for c in record_filter.conditions() if c.op not in ("contains",)]
         hits = dataset.text().search(
             record_filter.q or "",
@@ -176,60 +204,59 @@ class Explorer:
             limit=TEXT_FALLBACK_HITS,
             hidden=self.hidden_positions.get(dataset.name, ()),
         )
-        return hits.positions
+        if within is None:
+            return hits.positions
+        allowed = set(within)
+        return [p for p in hits.positions if p in allowed]
 
     # --- summaries ------------------------------------------------------------------------------
+    def _summary_scope(
+        self, dataset: DatasetHandle, record_filter: RecordFilter
+    ) -> tuple[bool, list[int] | None]:
+        """Whether the text index answers alone, else the positions DuckDB is restricted to."""
+        within = self.restriction(dataset, record_filter)
+        if not record_filter.q:
+            return False, within
+        if within is None and supports(self.conditions(record_filter)):
+            return True, None
+        return False, self._best_text_hits(dataset, record_filter, within)
+
     def facets(
         self, dataset: DatasetHandle, record_filter: RecordFilter, limit: int = 20
     ) -> dict[str, list[FacetValue]]:
+        by_text, within = self._summary_scope(dataset, record_filter)
+        hidden = self.hidden_positions.get(dataset.name, ())
         result: dict[str, list[FacetValue]] = {}
         for column in FACET_COLUMNS:
             conditions = self.conditions(record_filter, without=column)
-            if record_filter.q:
-                try:
-                    pairs = dataset.text().facet(
-                        record_filter.q,
-                        column,
-                        conditions,
-                        limit=limit,
-                        hidden=self.hidden_positions.get(dataset.name, ()),
-                    )
-                    result[column] = [FacetValue(value=v, count=n) for v, n in pairs]
-                    continue
-                except Unsupported:
-                    within = self._best_text_hits(dataset, record_filter)
-                    result[column] = self.catalog.facet(
-                        dataset.name, column, conditions, limit=limit, within=within
-                    )
-                    continue
-            result[column] = self.catalog.facet(dataset.name, column, conditions, limit=limit)
+            if by_text:
+                pairs = dataset.text().facet(
+                    record_filter.q or "", column, conditions, limit=limit, hidden=hidden
+                )
+                result[column] = [FacetValue(value=v, count=n) for v, n in pairs]
+            else:
+                result[column] = self.catalog.facet(
+                    dataset.name, column, conditions, limit=limit, within=within
+                )
         return result
 
     def histograms(
         self, dataset: DatasetHandle, record_filter: RecordFilter
     ) -> dict[str, Histogram]:
+        by_text, within = self._summary_scope(dataset, record_filter)
+        hidden = self.hidden_positions.get(dataset.name, ())
         conditions = self.conditions(record_filter)
         result: dict[str, Histogram] = {}
         for score in SCORE_DOMAINS:
-            if record_filter.q:
-                try:
-                    counts = dataset.text().histogram(
-                        record_filter.q,
-                        score,
-                        conditions,
-                        hidden=self.hidden_positions.get(dataset.name, ()),
-                    )
-                    result[score] = Histogram(
-                        score=score, edges=histogram_edges(score), counts=counts
-                    )
-                    continue
-                except Unsupported:
-                    within = self._best_text_hits(dataset, record_filter)
-                    result[score] = self.catalog.histogram(
-                        dataset.name, score, conditions, within=within
-                    )
-                    continue
-            result[score] = self.catalog.histogram(dataset.name, score, conditions)
+            if by_text:
+                counts = dataset.text().histogram(
+                    record_filter.q or "", score, conditions, hidden=hidden
+                )
+                result[score] = Histogram(score=score, edges=histogram_edges(score), counts=counts)
+            else:
+                result[score] = self.catalog.histogram(
+                    dataset.name, score, conditions, within=within
+                )
         return result
 
     # --- single records -------------------------------------------------------------------------

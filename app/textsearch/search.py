@@ -23,6 +23,14 @@ from app.textsearch.index import FLOAT_FIELDS, INT_FIELDS, KEYWORD_FIELDS
 ORDER_FIELDS: tuple[str, ...] = ("similarity", "aesthetic", "punsafe", "pwatermark")
 
 
+TEXT_OPERATORS: frozenset[str] = frozenset({"gte", "lte", "eq", "in", "not_matches_words"})
+
+
+def supports(conditions: Sequence[Condition], sort: str = "relevance") -> bool:
+    """Whether the text index can answer these conditions and this sort on its own."""
+    return sort in ("relevance", *ORDER_FIELDS) and all(c.op in TEXT_OPERATORS for c in conditions)
+
+
 class Unsupported(Exception):
     """The request needs something the text index cannot answer on its own."""
 
