@@ -41,10 +41,18 @@ def demo(
         return
 
     started = time.perf_counter()
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
-    # The source goes beside the dataset (a dot-folder, which dataset listings skip) so that
-    # ingest can hard-link the images instead of copying them across file systems.
-    workdir = Path(tempfile.mkdtemp(prefix=".demo-source-", dir=settings.data_dir))
+    try:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # The source goes beside the dataset (a dot-folder, which dataset listings skip) so
+        # that ingest can hard-link the images instead of copying them across file systems.
+        workdir = Path(tempfile.mkdtemp(prefix=".demo-source-", dir=settings.data_dir))
+    except OSError as error:
+        typer.echo(
+            f"loupe demo: cannot write to the data folder {settings.data_dir} "
+            f"({error.strerror or error}); set LOUPE_DATA_DIR to a writable folder.",
+            err=True,
+        )
+        raise typer.Exit(code=2) from None
     try:
         source = build_demo_source(workdir, progress=True)
         built = time.perf_counter()
@@ -61,6 +69,13 @@ def demo(
         shutil.copyfile(source.provenance, paths.root / PROVENANCE_FILE)
     except IngestError as error:
         typer.echo(f"loupe demo: {error}", err=True)
+        raise typer.Exit(code=2) from None
+    except OSError as error:  # disk full, permissions changed under us
+        typer.echo(
+            f"loupe demo: cannot write the demo under {settings.data_dir} "
+            f"({error.strerror or error}).",
+            err=True,
+        )
         raise typer.Exit(code=2) from None
     finally:
         shutil.rmtree(workdir, ignore_errors=True)

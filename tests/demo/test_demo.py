@@ -294,3 +294,17 @@ def test_loupe_demo_builds_once_then_rebuilds_with_force(tmp_path, monkeypatch):
     rebuilt = read_manifest(paths.manifest)
     assert rebuilt.row_count == DEFAULT_RECORDS
     assert sorted(p.name for p in data_dir.iterdir()) == ["demo"]
+
+
+def test_loupe_demo_names_an_unwritable_data_folder(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from app.cli import app as cli_app
+
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("x")
+    monkeypatch.setenv("LOUPE_DATA_DIR", str(not_a_folder / "data"))
+    result = CliRunner().invoke(cli_app, ["demo"])
+    assert result.exit_code == 2
+    assert "cannot write to the data folder" in result.output
+    assert str(not_a_folder / "data") in result.output
