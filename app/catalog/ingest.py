@@ -86,6 +86,7 @@ def ingest_dataset(
 
     data_dir.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=data_dir))
+    tmp.chmod(0o755)  # mkdtemp makes it private; a dataset is read by the server's user too
     try:
         paths = DatasetPaths(tmp)
         stats = _build_catalog(paths, inspected, resolution, total_rows, progress)

@@ -64,7 +64,8 @@ def _json_document_sql() -> str:
     for name in FLOAT_FIELDS:
         parts.append(f"CASE WHEN isfinite({name}) THEN '\"{name}\":' || {name}::DOUBLE END")
     for name in INT_FIELDS:
-        parts.append(f"'\"{name}\":' || greatest({name}, 0)")
+        # Not greatest(x, 0) alone: DuckDB's greatest() skips NULLs, so NULL would become 0.
+        parts.append(f"CASE WHEN {name} IS NOT NULL THEN '\"{name}\":' || greatest({name}, 0) END")
     for name in KEYWORD_FIELDS:
         parts.append(f"'\"{name}\":' || to_json({name})")
     return "'{' || concat_ws(',', " + ", ".join(parts) + ") || '}'"
