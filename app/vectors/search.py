@@ -1,0 +1,288 @@
+"""kNN search over a dataset's loaded indexes, combined with the browse filters.
+
+Filters live in DuckDB, vectors here, so the caller passes filters in one of two shapes:
+
+* ``allowed``: the positions a filter matches, when that set is small (up to
+  ``ALLOWED_EXACT_LIMIT``): they are scored exactly against their stored vectors, so the
+  answer is the true top ``k`` among them however rare they are.
+* ``accept``: a callback asked about candidate positions (it runs the filter in DuckDB on
+  just those), used with over-fetching: ``k*4`` candidates, then ``k*16``, ... until ``k``
+  pass or ``MAX_FETCH`` candidates were looked at.
+
+Every search returns ``Hit(pos, score)`` best first; ``score`` is the cosine similarity.
+FAISS calls here run single-threaded: the web server answers many requests at once, and one
+query's OpenMP team fighting the others for two cores costs more than it gains.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import faiss
+import numpy as np
+
+from app.catalog.layout import DatasetPaths
+from app.vectors import index as vindex
+from app.vectors import store
+from app.vectors.duplicates import DuplicateTable, load_duplicates
+
+log = logging.getLogger(__name__)
+
+ALLOWED_EXACT_LIMIT = 50_000  # above this, pass `accept` instead of `allowed`
+MAX_FETCH = 16_384
+OVERFETCH = 4  # each round asks for this many times more candidates
+NEIGHBOURS_FOR_DUPLICATES = 64
+EXACT_BLOCK = 65_536
+
+Accept = Callable[[np.ndarray], np.ndarray]
+
+
+class Hit(NamedTuple):
+    pos: int
+    score: float
+
+
+@dataclass
+class IndexedKind:
+    emb: store.Embeddings
+    index: Any
+    params: vindex.IndexParams
+    duplicates: DuplicateTable | None = None
+
+
+class VectorIndex:
+    """What ``loupe index`` built for one dataset, loaded once (memory-mapped)."""
+
+    def __init__(
+        self, paths: DatasetPaths, kinds: dict[str, IndexedKind], problems: dict[str, str]
+    ) -> None:
+        self.paths = paths
+        self.kinds = kinds
+        self.problems = problems  # kind -> why it is not available (for the UI and logs)
+
+    @classmethod
+    def load(cls, paths: DatasetPaths) -> VectorIndex:
+        """Load every kind that has embeddings and an index; missing ones are noted, not fatal."""
+        kinds: dict[str, IndexedKind] = {}
+        problems: dict[str, str] = {}
+        for kind in store.KINDS:
+            files = store.files_for(paths, kind)
+            if not files.meta.is_file():
+                problems[kind] = f"no {kind} embeddings: run `loupe embed {paths.name}`"
+                continue
+            try:
+                emb = store.load_embeddings(paths, kind)
+                params = vindex.read_params(files)
+                if params.count != emb.count or params.dim != emb.dim:
+                    raise vindex.IndexFileError(
+                        f"{files.index} does not match {files.vectors}: run `loupe index "
+                        f"{paths.name}` again."
+                    )
+                index = vindex.open_index(files.index)
+            except (store.StoreError, vindex.IndexFileError) as error:
+                problems[kind] = str(error)
+                log.warning("%s: %s", paths.name, error)
+                continue
+            kinds[kind] = IndexedKind(emb, index, params, load_duplicates(files))
+        return cls(paths, kinds, problems)
+
+    # -- what is there ---------------------------------------------------------------------
+
+    def has(self, kind: str) -> bool:
+        return kind in self.kinds
+
+    def part(self, kind: str) -> IndexedKind:
+        try:
+            return self.kinds[kind]
+        except KeyError:
+            reason = self.problems.get(kind, f"no {kind} index")
+            raise LookupError(f"{self.paths.name}: {reason}") from None
+
+    def meta(self, kind: str) -> dict[str, Any]:
+        return self.part(kind).emb.meta
+
+    def vector_of(self, pos: int, kind: str = "image") -> np.ndarray | None:
+        return self.part(kind).emb.vector_of(pos)
+
+    # -- search ----------------------------------------------------------------------------
+
+    def search(
+        self,
+        query: np.ndarray,
+        k: int,
+        *,
+        kind: str = "image",
+        allowed: np.ndarray | None = None,
+        accept: Accept | None = None,
+        exclude: set[int] | frozenset[int] = frozenset(),
+    ) -> list[Hit]:
+        """Top ``k`` positions for one query vector (as the model made it), best first.
+
+        ``accept(positions) -> bool mask`` (or -> the accepted positions) filters candidates;
+        ``allowed`` restricts the search to those positions and is scored exactly;
+        ``exclude`` drops positions (the record a "more like this" started from).
+        """
+        part = self.part(kind)
+        return self._search(part, self.prepare_query(query, kind), k, allowed, accept, exclude)
+
+    def prepare_query(self, query: np.ndarray, kind: str = "image") -> np.ndarray:
+        """A model's output vector in the stored vectors' frame: same dimension, the same
+        mean shift as the stored vectors (untrained CLIP, see ``embed``), unit length."""
+        part = self.part(kind)
+        query = np.asarray(query, dtype=np.float32).reshape(-1)
+        if query.shape[0] != part.emb.dim:
+            raise ValueError(
+                f"the query vector has {query.shape[0]} dimensions, the {kind} index "
+                f"{part.emb.dim}: it comes from another model"
+            )
+        center = part.emb.meta.get("center")
+        if center is not None:
+            query = query - np.asarray(center, dtype=np.float32)
+        return _unit(query)
+
+    def _search(
+        self,
+        part: IndexedKind,
+        query: np.ndarray,
+        k: int,
+        allowed: np.ndarray | None,
+        accept: Accept | None,
+        exclude: set[int] | frozenset[int],
+    ) -> list[Hit]:
+        if k <= 0:
+            return []
+        faiss.omp_set_num_threads(1)
+        if allowed is not None:
+            return self._search_allowed(part, query, k, np.asarray(allowed), accept, exclude)
+        verdicts: dict[int, bool] = {}
+        fetch = k + len(exclude) if accept is None else k * OVERFETCH
+        while True:
+            fetch = min(fetch, part.emb.count, MAX_FETCH)
+            scores, rows = vindex.knn(part.index, part.params, part.emb, query[None, :], fetch)
+            hits = _to_hits(part.emb, scores[0], rows[0], exclude)
+            if accept is not None:
+                unseen = np.array([h.pos for h in hits if h.pos not in verdicts], dtype=np.int64)
+                if unseen.size:
+                    verdicts.update(
+                        zip(unseen.tolist(), _mask(accept, unseen).tolist(), strict=True)
+                    )
+                hits = [h for h in hits if verdicts[h.pos]]
+            if len(hits) >= k or fetch >= min(part.emb.count, MAX_FETCH):
+                return hits[:k]
+            fetch *= OVERFETCH
+
+    def search_batch(self, queries: np.ndarray, k: int, *, kind: str = "image") -> list[list[Hit]]:
+        """Several unfiltered queries at once (FAISS spreads them over the cores)."""
+        part = self.part(kind)
+        queries = np.stack([self.prepare_query(q, kind) for q in queries])
+        faiss.omp_set_num_threads(os.cpu_count() or 1)
+        scores, rows = vindex.knn(part.index, part.params, part.emb, queries, k)
+        return [_to_hits(part.emb, s, r, frozenset()) for s, r in zip(scores, rows, strict=True)]
+
+    def similar_to(
+        self,
+        pos: int,
+        k: int,
+        *,
+        kind: str = "image",
+        allowed: np.ndarray | None = None,
+        accept: Accept | None = None,
+    ) -> list[Hit]:
+        """ "More like this": neighbours of record ``pos`` (itself left out)."""
+        part = self.part(kind)
+        vector = part.emb.vector_of(pos)  # already in the stored frame
+        if vector is None:
+            return []
+        return self._search(part, vector, k, allowed, accept, frozenset({int(pos)}))
+
+    def near_duplicates(
+        self,
+        pos: int,
+        threshold: float,
+        *,
+        kind: str = "image",
+        limit: int = NEIGHBOURS_FOR_DUPLICATES,
+    ) -> list[Hit]:
+        """Records whose embedding is at least ``threshold`` similar to record ``pos``'s."""
+        hits = self.similar_to(pos, limit, kind=kind)
+        return [hit for hit in hits if hit.score >= threshold]
+
+    def duplicates(self, kind: str = "image") -> DuplicateTable | None:
+        """Duplicate clusters found at index time (None if that pass was skipped)."""
+        part = self.kinds.get(kind)
+        return part.duplicates if part is not None else None
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _search_allowed(
+        self,
+        part: IndexedKind,
+        query: np.ndarray,
+        k: int,
+        allowed: np.ndarray,
+        accept: Accept | None,
+        exclude: set[int] | frozenset[int],
+    ) -> list[Hit]:
+        rows = part.emb.rows_of(np.unique(allowed.astype(np.int64, copy=False)))
+        rows = rows[rows >= 0]
+        if exclude:
+            excluded = part.emb.rows_of(np.fromiter(exclude, dtype=np.int64))
+            rows = rows[~np.isin(rows, excluded)]
+        if rows.size == 0:
+            return []
+        scores = np.concatenate(
+            [
+                part.emb.gather(rows[start : start + EXACT_BLOCK]) @ query
+                for start in range(0, rows.size, EXACT_BLOCK)
+            ]
+        )
+        # Best first, a slice at a time: only as many candidates as the filter needs become
+        # Hit objects.
+        step = k if accept is None else k * OVERFETCH
+        order = (
+            vindex.top_indices(scores, step)
+            if accept is None
+            else np.argsort(-scores, kind="stable")
+        )
+        kept: list[Hit] = []
+        for start in range(0, order.size, step):
+            chosen = order[start : start + step]
+            positions = part.emb.positions[rows[chosen]]
+            ok = np.ones(chosen.size, bool) if accept is None else _mask(accept, positions)
+            kept.extend(
+                Hit(int(p), float(sc))
+                for p, sc, good in zip(positions, scores[chosen], ok, strict=True)
+                if good
+            )
+            if len(kept) >= k:
+                break
+        return kept[:k]
+
+
+def _unit(vector: np.ndarray) -> np.ndarray:
+    norm = float(np.linalg.norm(vector))
+    return vector / norm if norm > 0 else vector
+
+
+def _to_hits(
+    emb: store.Embeddings, scores: np.ndarray, rows: np.ndarray, exclude: set[int] | frozenset[int]
+) -> list[Hit]:
+    keep = rows >= 0
+    positions = emb.positions[rows[keep]]
+    return [
+        Hit(int(p), float(s))
+        for p, s in zip(positions, scores[keep], strict=True)
+        if int(p) not in exclude
+    ]
+
+
+def _mask(accept: Accept, positions: np.ndarray) -> np.ndarray:
+    """The caller's verdict as a boolean mask, whether it returned a mask or the accepted ids."""
+    result = np.asarray(accept(positions))
+    if result.dtype == np.bool_ and result.shape == positions.shape:
+        return result
+    return np.isin(positions, result.astype(np.int64, copy=False))

@@ -1,0 +1,248 @@
+"""Embedding arrays on disk, aligned with the catalog's ``pos``.
+
+For each kind (``image``, ``caption``) the dataset's ``vectors/`` folder holds::
+
+    <kind>.npy        float32 (n, dim), every row L2-normalised; opened memory-mapped
+    <kind>.pos.npy    int64 (n,): the catalog ``pos`` of each row (records without an
+                      embedding simply have no row)
+    <kind>.json       what made them (model, dim, count, source) and which catalog build they
+                      belong to; written last, so its presence marks a complete set
+
+A row number of ``<kind>.npy`` is what the FAISS index returns; ``positions[row]`` turns it into
+a catalog ``pos``. Embeddings made for an older build of the catalog are refused on load, since
+``pos`` is only stable within one build.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from app.catalog.layout import DatasetPaths
+from app.catalog.manifest import read_manifest
+
+KINDS: tuple[str, ...] = ("image", "caption")
+
+
+class StoreError(Exception):
+    """Embeddings on disk are missing, partial or belong to another catalog build."""
+
+
+@dataclass(frozen=True)
+class KindFiles:
+    folder: Path
+    kind: str
+
+    @property
+    def vectors(self) -> Path:
+        return self.folder / f"{self.kind}.npy"
+
+    @property
+    def positions(self) -> Path:
+        return self.folder / f"{self.kind}.pos.npy"
+
+    @property
+    def meta(self) -> Path:
+        return self.folder / f"{self.kind}.json"
+
+    @property
+    def index(self) -> Path:
+        return self.folder / f"{self.kind}.faiss"
+
+    @property
+    def index_meta(self) -> Path:
+        return self.folder / f"{self.kind}.faiss.json"
+
+    @property
+    def duplicates(self) -> Path:
+        return self.folder / f"{self.kind}.dups.npz"
+
+    @property
+    def work(self) -> Path:
+        return self.folder / f"work-{self.kind}"
+
+
+def files_for(paths: DatasetPaths, kind: str) -> KindFiles:
+    if kind not in KINDS:
+        raise ValueError(f"unknown embedding kind {kind!r}")
+    return KindFiles(paths.vectors, kind)
+
+
+def catalog_build(paths: DatasetPaths) -> dict[str, Any]:
+    """What identifies one build of the catalog (``pos`` is stable only within it)."""
+    manifest = read_manifest(paths.manifest)
+    return {"built_at": manifest.built_at, "row_count": manifest.row_count}
+
+
+@dataclass
+class Embeddings:
+    kind: str
+    vectors: np.ndarray  # (n, dim) float32, memory-mapped read-only
+    positions: np.ndarray  # (n,) int64
+    meta: dict[str, Any]
+    _row_of_pos: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def count(self) -> int:
+        return int(self.vectors.shape[0])
+
+    @property
+    def dim(self) -> int:
+        return int(self.vectors.shape[1])
+
+    def rows_of(self, positions: np.ndarray) -> np.ndarray:
+        """Row of each catalog ``pos`` (-1 where that record has no embedding)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        lookup = self._lookup()
+        out = np.full(positions.shape, -1, dtype=np.int64)
+        inside = (positions >= 0) & (positions < lookup.shape[0])
+        out[inside] = lookup[positions[inside]]
+        return out
+
+    def vector_of(self, pos: int) -> np.ndarray | None:
+        row = int(self.rows_of(np.array([pos]))[0])
+        return None if row < 0 else np.array(self.vectors[row], dtype=np.float32)
+
+    def gather(self, rows: np.ndarray) -> np.ndarray:
+        """Vectors of ``rows`` (any order) read from the memory map in file order."""
+        rows = np.asarray(rows, dtype=np.int64)
+        order = np.argsort(rows, kind="stable")
+        out = np.empty((rows.shape[0], self.dim), dtype=np.float32)
+        out[order] = self.vectors[rows[order]]
+        return out
+
+    def _lookup(self) -> np.ndarray:
+        # Built on first use: 4 or 8 bytes per catalog record.
+        if self._row_of_pos is None:
+            size = int(self.positions.max()) + 1 if self.count else 0
+            dtype = np.int32 if self.count < 2**31 else np.int64
+            lookup = np.full(size, -1, dtype=dtype)
+            lookup[self.positions] = np.arange(self.count, dtype=dtype)
+            self._row_of_pos = lookup
+        return self._row_of_pos
+
+
+def load_embeddings(paths: DatasetPaths, kind: str, *, check_build: bool = True) -> Embeddings:
+    files = files_for(paths, kind)
+    if not files.meta.is_file():
+        raise StoreError(
+            f"{files.meta} is missing: run `loupe embed {paths.name}` to compute {kind} embeddings."
+        )
+    meta = json.loads(files.meta.read_text(encoding="utf-8"))
+    if check_build and meta.get("catalog") != catalog_build(paths):
+        raise StoreError(
+            f"{files.vectors} was computed for an older build of the catalog of {paths.name}; "
+            f"run `loupe embed {paths.name}` again."
+        )
+    try:
+        vectors = np.load(files.vectors, mmap_mode="r")
+        positions = np.load(files.positions, mmap_mode="r")
+    except (OSError, ValueError) as error:
+        raise StoreError(f"{files.vectors}: cannot be read ({error}).") from None
+    if vectors.ndim != 2 or vectors.dtype != np.float32:
+        raise StoreError(
+            f"{files.vectors}: expected a 2-d float32 array, found {vectors.dtype} "
+            f"with shape {vectors.shape}."
+        )
+    if positions.shape != (vectors.shape[0],):
+        raise StoreError(
+            f"{files.positions} has {positions.shape[0]} rows but {files.vectors} has "
+            f"{vectors.shape[0]}: the two files do not belong together."
+        )
+    return Embeddings(kind, vectors, np.asarray(positions, dtype=np.int64), meta)
+
+
+def write_embeddings(
+    paths: DatasetPaths,
+    kind: str,
+    parts: Iterable[tuple[np.ndarray, np.ndarray]],
+    *,
+    count: int,
+    dim: int,
+    meta: dict[str, Any],
+) -> KindFiles:
+    """Write ``count`` rows given as (vectors, positions) parts, then the meta file.
+
+    The meta file goes last and is removed first, so a reader never takes half-written arrays
+    for a complete set; rows are normalised again on the way in (cheap, and precomputed
+    float16 files are not always exactly unit length).
+    """
+    files = files_for(paths, kind)
+    files.folder.mkdir(parents=True, exist_ok=True)
+    files.meta.unlink(missing_ok=True)
+    tmp_vectors = files.vectors.with_suffix(".tmp.npy")
+    tmp_positions = files.positions.with_suffix(".tmp.npy")
+    out = np.lib.format.open_memmap(tmp_vectors, mode="w+", dtype=np.float32, shape=(count, dim))
+    pos_out = np.lib.format.open_memmap(tmp_positions, mode="w+", dtype=np.int64, shape=(count,))
+    at = 0
+    for vectors, positions in parts:
+        n = int(vectors.shape[0])
+        if n == 0:
+            continue
+        if at + n > count or vectors.shape[1] != dim or positions.shape != (n,):
+            raise StoreError(f"{files.vectors}: the parts do not add up to {count} x {dim}.")
+        out[at : at + n] = _unit(vectors)
+        pos_out[at : at + n] = positions
+        at += n
+    if at != count:
+        raise StoreError(f"{files.vectors}: expected {count} rows, got {at}.")
+    if count and np.unique(np.asarray(pos_out)).shape[0] != count:
+        raise StoreError(f"{files.positions}: a catalog position occurs twice.")
+    out.flush()
+    pos_out.flush()
+    del out, pos_out
+    os.replace(tmp_vectors, files.vectors)
+    os.replace(tmp_positions, files.positions)
+    full = {
+        "kind": kind,
+        "dim": dim,
+        "count": count,
+        "catalog": catalog_build(paths),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
+        **meta,
+    }
+    write_json(files.meta, full)
+    return files
+
+
+def read_meta(paths: DatasetPaths, kind: str) -> dict[str, Any] | None:
+    files = files_for(paths, kind)
+    try:
+        return json.loads(files.meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def remove_kind(paths: DatasetPaths, kind: str) -> None:
+    files = files_for(paths, kind)
+    for path in (
+        files.meta,
+        files.vectors,
+        files.positions,
+        files.index,
+        files.index_meta,
+        files.duplicates,
+    ):
+        path.unlink(missing_ok=True)
+    shutil.rmtree(files.work, ignore_errors=True)
+
+
+def _unit(vectors: np.ndarray) -> np.ndarray:
+    vectors = np.asarray(vectors, dtype=np.float32)
+    norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+    return np.divide(vectors, norms, out=np.zeros_like(vectors), where=norms > 0)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Atomic JSON write: a reader sees the old file or the new one, never half of one."""
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, ensure_ascii=False), encoding="utf-8")
+    os.replace(tmp, path)
