@@ -11,6 +11,10 @@ from app.catalog.queries import Catalog
 from app.config import Settings
 from app.explore.datasets import DatasetHandle
 from app.explore.service import Explorer
+from app.review.store import ReviewStore
+from app.review.users import User
+from app.safety_wiring import SafetyWiring
+from app.web import auth
 
 
 def get_settings(request: Request) -> Settings:
@@ -50,3 +54,20 @@ ExplorerDep = Annotated[Explorer, Depends(get_explorer)]
 DatasetsDep = Annotated[dict[str, DatasetHandle], Depends(get_datasets)]
 DatasetDep = Annotated[DatasetHandle, Depends(get_dataset)]
 FilterDep = Annotated[RecordFilter, Query()]
+
+
+# --- accounts and review (app.web.auth, app.review) -------------------------------------------
+def get_review(request: Request) -> ReviewStore:
+    return request.app.state.review
+
+
+def get_safety_wiring(request: Request) -> SafetyWiring:
+    return request.app.state.safety_wiring
+
+
+ReviewDep = Annotated[ReviewStore, Depends(get_review)]
+SafetyWiringDep = Annotated[SafetyWiring, Depends(get_safety_wiring)]
+UserDep = Annotated[User | None, Depends(auth.current_user)]
+ReviewerDep = Annotated[User, Depends(auth.require_reviewer)]
+AdminDep = Annotated[User, Depends(auth.require_admin)]
+CsrfDep = Annotated[None, Depends(auth.csrf_protect)]

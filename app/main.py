@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from app.catalog.connection import CatalogConnection
@@ -22,7 +22,9 @@ from app.config import Settings
 from app.explore.datasets import DatasetHandle, discover
 from app.explore.service import Explorer
 from app.images.service import ImageService
-from app.web import api, browse, errors, images, overview, records
+from app.review.store import ReviewStore
+from app.safety_wiring import SafetyWiring
+from app.web import api, auth, browse, errors, export, images, overview, records, review
 from app.web.middleware import DropEmptyQueryParams
 from app.web.render import make_templates
 
@@ -43,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            app.state.review.close()
             app.state.images.close()
             app.state.catalog.connection.close()
 
@@ -51,17 +54,24 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Look inside captioned-image training sets of the LAION-5B kind.",
         version="0.1.0",
         lifespan=lifespan,
+        # Every route: who is asking, sign-in when required, CSRF on state changes, and the
+        # hidden sets brought up to date (a flag from another process is seen at once).
+        dependencies=[Depends(auth.guard), Depends(review.fresh_hidden_sets)],
     )
     app.state.settings = settings
     app.state.templates = make_templates(PROJECT_ROOT / "templates", settings)
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     app.add_middleware(DropEmptyQueryParams)
     errors.install(app)
+    auth.install(app)
     app.include_router(browse.router)
     app.include_router(records.router)
     app.include_router(api.router)
     app.include_router(images.router)
     app.include_router(overview.router)
+    app.include_router(auth.router)
+    app.include_router(review.router)
+    app.include_router(export.router)
     return app
 
 
@@ -94,5 +104,16 @@ def open_state(app: FastAPI, settings: Settings) -> None:
     app.state.explorer = Explorer(
         catalog=catalog, settings=settings, link_ids=app.state.images.links.ids_with_status
     )
+    open_review(app, settings)
+
+
+def open_review(app: FastAPI, settings: Settings) -> None:
+    """The writable review store, and the hidden sets applied before the first request."""
+    store = ReviewStore.open(settings)
+    app.state.review = store
+    wiring = SafetyWiring(store, app.state.catalog, app.state.explorer, app.state.datasets)
+    wiring.register(forget_hidden=app.state.images.forget_hidden)
+    wiring.refresh()
+    app.state.safety_wiring = wiring
 
 

@@ -8,10 +8,12 @@ use ORDER BY with a bounded OFFSET.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+import pyarrow as pa
 
 from app.catalog.connection import CatalogConnection, alias_for
 from app.catalog.filters import Condition, build_where
@@ -100,6 +102,21 @@ class Catalog:
             [list(values)],
         )
         return [row[0] for row in rows]
+
+    def sample_ids_matching(self, name: str, column: str, values: Sequence[str]) -> list[str]:
+        """Sample ids whose ``column`` is one of ``values``, hidden records included: the
+        safety layer matches blocklists with it, and a record already hidden for one reason
+        must still count as a hit of the next list."""
+        if column not in ("sample_id", "url_sha256", "md5", "sha256"):
+            raise ValueError(f"cannot match records on {column!r}")
+        if not values:
+            return []
+        _, rows = self.connection.query(
+            f"SELECT sample_id FROM {_table(name)} "
+            f"WHERE {quote_identifier(column)} IN (SELECT unnest(?::VARCHAR[]))",
+            [list(values)],
+        )
+        return [str(row[0]) for row in rows if row[0] is not None]
 
     # --- pages --------------------------------------------------------------------------------
     def page(
@@ -257,6 +274,45 @@ class Catalog:
         if len(rows) > cap:
             return None
         return [row[0] for row in rows]
+
+    # --- exports ------------------------------------------------------------------------------
+    def export_batches(
+        self,
+        name: str,
+        conditions: Sequence[Condition],
+        *,
+        within: Sequence[int] | None = None,
+        batch_rows: int = 10_000,
+        limit: int | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Every row passing the filters (hidden ones never), in ``pos`` order, as Arrow
+        record batches of at most ``batch_rows`` (at least one batch, maybe empty): a download
+        of millions of rows streams in bounded memory.
+
+        The generator holds its own DuckDB cursor (a streaming download is resumed by
+        whichever worker thread is free, and the per-thread cursors are shared), closed when
+        the generator finishes or is closed. No time limit: the client reads at its own pace.
+        """
+        extra, extra_params = _within(within)
+        where, params = self._where(name, conditions, extra, extra_params)
+        bins = ", ".join(quote_identifier(bin_column(score)) for score in SCORE_DOMAINS)
+        # No ORDER BY: the table is stored in pos order and DuckDB keeps insertion order, so
+        # this streams without a sort of the whole result.
+        sql = f"SELECT * EXCLUDE ({bins}) FROM {_table(name)} {where}"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params = [*params, int(limit)]
+        cursor = self.connection.cursor().cursor()  # a new connection to the same database
+        try:
+            reader = cursor.sql(sql, params=params).to_arrow_reader(batch_rows)
+            empty = True
+            for batch in reader:
+                empty = False
+                yield batch
+            if empty:  # writers still need the columns: a CSV header, a parquet schema
+                yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+        finally:
+            cursor.close()
 
     # --- helpers ------------------------------------------------------------------------------
     def _where(

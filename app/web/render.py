@@ -13,6 +13,7 @@ from fastapi.templating import Jinja2Templates
 
 from app.catalog.schema import BY_NAME
 from app.config import Settings
+from app.review.flags import CATEGORY_LABELS
 
 
 def make_templates(directory: Path, settings: Settings) -> Jinja2Templates:
@@ -27,6 +28,7 @@ def make_templates(directory: Path, settings: Settings) -> Jinja2Templates:
     env.globals["columns"] = BY_NAME
     env.globals["settings"] = settings
     env.globals["url_with"] = url_with
+    env.globals["flag_categories"] = CATEGORY_LABELS  # the flag form on cards and records
     return templates
 
 
@@ -52,10 +54,19 @@ def render(
         "request": request,
         "blur_off": request.cookies.get("loupe_blur") == "off",
         "datasets": getattr(request.app.state, "datasets", {}),
+        # Set by app.web.auth for every request: who is signed in, and the CSRF token that
+        # forms (hidden field) and htmx (hx-headers in base.html) send back.
+        "user": getattr(request.state, "user", None),
+        "csrf_token": getattr(request.state, "csrf_token", ""),
         **context,
     }
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers["Vary"] = "HX-Request"
+    # Pages carry a per-visitor token: never kept by a shared cache.
+    response.headers.setdefault("Cache-Control", "private, no-cache")
+    cookie = getattr(request.state, "csrf_cookie", None)
+    if cookie:  # a signed-out visitor's first page: the key its CSRF token is bound to
+        response.set_cookie(**cookie)
     return response
 
 

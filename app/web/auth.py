@@ -1,0 +1,251 @@
+"""Signing in and out, who is asking, and the CSRF check on every state-changing request.
+
+Two app-wide dependencies run before every route (see ``create_app``):
+
+- ``load_identity`` reads the session cookie (one SQLite read) and works out the CSRF token
+  the pages of this response carry; signed-out visitors get a random key in a cookie of their
+  own, so the login form and the blur toggle are protected too;
+- ``guard`` refuses anonymous visitors when ``LOUPE_REQUIRE_LOGIN`` is on, and refuses any
+  request that is not GET/HEAD/OPTIONS unless it carries the token (``X-CSRF-Token`` header
+  from htmx, ``csrf_token`` field from a plain form). Being app-wide, no route can forget it.
+
+Role checks are dependencies too (``ReviewerDep``, ``AdminDep`` in ``app.deps``): a viewer gets
+403, a signed-out visitor is sent to the login page (401 for the API and for images).
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from dataclasses import dataclass
+from typing import Annotated
+from urllib.parse import quote, urlsplit
+
+from anyio import to_thread
+from fastapi import APIRouter, Depends, FastAPI, Form, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, Response
+
+from app.review.errors import LoginFailed, LoginRequired, RateLimited, ReviewError, http_status
+from app.review.sessions import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE, Session, require_role
+from app.review.store import ReviewStore
+from app.review.users import MAX_PASSWORD_LENGTH, User
+from app.web.errors import wants_json
+from app.web.render import is_htmx, render
+
+router = APIRouter(tags=["accounts"])
+
+CSRF_COOKIE = "loupe_csrf"
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# Reachable without signing in even when LOUPE_REQUIRE_LOGIN is on.
+PUBLIC_PATHS = frozenset({"/login", "/logout"})
+_CSRF_KEY = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
+
+
+@dataclass(frozen=True)
+class Identity:
+    session: Session | None
+    csrf_token: str
+    csrf_key: str | None  # signed-out visitors: the key their token is bound to
+
+    @property
+    def user(self) -> User | None:
+        return self.session.user if self.session else None
+
+
+def get_review_store(request: Request) -> ReviewStore:
+    return request.app.state.review
+
+
+def is_https(request: Request) -> bool:
+    return request.url.scheme == "https"
+
+
+def load_identity(request: Request) -> Identity:
+    """Who is asking, and the CSRF token their pages carry (a sync dependency: SQLite read)."""
+    cached = getattr(request.state, "identity", None)
+    if cached is not None:
+        return cached
+    store = get_review_store(request)
+    session = store.sessions.load(request.cookies.get(SESSION_COOKIE))
+    key = None
+    if session is not None:
+        token = session.csrf_token
+    else:
+        key = request.cookies.get(CSRF_COOKIE)
+        if not key or not _CSRF_KEY.match(key):
+            key = secrets.token_urlsafe(32)
+            # render() sets it on the page that carries the token bound to it.
+            request.state.csrf_cookie = {
+                "key": CSRF_COOKIE,
+                "value": key,
+                "httponly": True,
+                "samesite": "lax",
+                "secure": is_https(request),
+                "path": "/",
+            }
+        token = store.sessions.csrf_token_for("anonymous:" + key)
+    identity = Identity(session=session, csrf_token=token, csrf_key=key)
+    request.state.identity = identity
+    request.state.user = identity.user
+    request.state.csrf_token = token
+    return identity
+
+
+IdentityDep = Annotated[Identity, Depends(load_identity)]
+
+
+async def guard(request: Request, identity: IdentityDep) -> None:
+    """App-wide: sign-in when required, and the CSRF token on every state-changing request."""
+    settings = request.app.state.settings
+    if settings.require_login and identity.user is None and request.url.path not in PUBLIC_PATHS:
+        raise LoginRequired("sign in to view this site")
+    await csrf_protect(request, identity)
+
+
+async def csrf_protect(request: Request, identity: IdentityDep) -> None:
+    """Refuse (403) a state-changing request without this session's token.
+
+    ``guard`` already runs it for every route; a route may also name it (``CsrfDep``) to say so
+    in its signature."""
+    if request.method not in SAFE_METHODS:
+        await check_csrf(request, identity)
+
+
+async def check_csrf(request: Request, identity: Identity) -> None:
+    token = request.headers.get(CSRF_HEADER)
+    if token is None:
+        content_type = request.headers.get("content-type", "")
+        if content_type.startswith(("application/x-www-form-urlencoded", "multipart/form-data")):
+            # Starlette caches the parsed form, so the route's Form fields reuse this parse.
+            value = (await request.form()).get(CSRF_FIELD)
+            token = value if isinstance(value, str) else None
+    store = get_review_store(request)
+    bound_to: Session | str | None
+    if identity.session is not None:
+        bound_to = identity.session
+    elif identity.csrf_key and request.cookies.get(CSRF_COOKIE) == identity.csrf_key:
+        bound_to = "anonymous:" + identity.csrf_key
+    else:
+        bound_to = None  # no cookie came with the request: the form is not from this browser
+    store.sessions.verify_csrf(bound_to, token)
+
+
+def current_user(identity: IdentityDep) -> User | None:
+    return identity.user
+
+
+def require_reviewer(identity: IdentityDep) -> User:
+    return require_role(identity.user, "reviewer")
+
+
+def require_admin(identity: IdentityDep) -> User:
+    return require_role(identity.user, "admin")
+
+
+# --- errors ----------------------------------------------------------------------------------
+def wants_page(request: Request) -> bool:
+    """A person's browser navigating (not the API, not an image, not an htmx swap)."""
+    return (
+        request.method == "GET"
+        and not request.url.path.startswith("/api/")
+        and "text/html" in request.headers.get("accept", "")
+        and not is_htmx(request)
+    )
+
+
+def login_url(request: Request) -> str:
+    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return "/login?next=" + quote(target, safe="")
+
+
+def error_response(request: Request, status: int, message: str) -> Response:
+    if wants_json(request):
+        return JSONResponse({"detail": message}, status_code=status)
+    return render(
+        request,
+        "pages/error.html",
+        {"status": status, "message": message, "details": []},
+        status_code=status,
+    )
+
+
+def install(app: FastAPI) -> None:
+    """Map the review store's errors to HTTP statuses (one table: ``http_status``)."""
+
+    @app.exception_handler(ReviewError)
+    async def review_error(request: Request, error: ReviewError) -> Response:
+        if isinstance(error, LoginRequired):
+            if wants_page(request):
+                return RedirectResponse(login_url(request), status_code=303)
+            response = error_response(request, 401, str(error))
+            if is_htmx(request):
+                response.headers["HX-Redirect"] = "/login"
+            return response
+        response = error_response(request, http_status(error), str(error))
+        if isinstance(error, RateLimited):
+            response.headers["Retry-After"] = str(error.retry_after_s)
+        return response
+
+
+# --- routes ----------------------------------------------------------------------------------
+def safe_next(target: str | None) -> str:
+    """Only a path on this site is followed after signing in, never another host."""
+    if not target:
+        return "/"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    if "\\" in target or any(ord(c) < 32 for c in target):
+        return "/"
+    return target
+
+
+@router.get("/login", summary="The sign-in page")
+async def login_page(
+    request: Request,
+    next_: Annotated[str | None, Query(alias="next", max_length=2000)] = None,
+):
+    return render(request, "pages/login.html", {"next": safe_next(next_), "error": None})
+
+
+@router.post("/login", summary="Sign in with a name and password")
+async def login(
+    request: Request,
+    name: Annotated[str, Form(max_length=200)] = "",
+    password: Annotated[str, Form(max_length=MAX_PASSWORD_LENGTH)] = "",
+    next_: Annotated[str, Form(alias="next", max_length=2000)] = "/",
+):
+    store = get_review_store(request)
+    address = request.client.host if request.client else None
+    target = safe_next(next_)
+    try:
+        # argon2 takes a good part of a second on purpose: off the event loop.
+        session, cookie = await to_thread.run_sync(
+            lambda: store.sessions.login(name.strip(), password, address)
+        )
+    except (LoginFailed, RateLimited) as error:
+        status = http_status(error)
+        response = render(
+            request,
+            "pages/login.html",
+            {"next": target, "error": str(error), "name": name[:64]},
+            status_code=status,
+        )
+        if isinstance(error, RateLimited):
+            response.headers["Retry-After"] = str(error.retry_after_s)
+        return response
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(value=cookie, **store.sessions.cookie_settings(secure=is_https(request)))
+    return response
+
+
+@router.post("/logout", summary="Sign out (ends the session on the server too)")
+async def logout(request: Request):
+    store = get_review_store(request)
+    cookie = request.cookies.get(SESSION_COOKIE)
+    await to_thread.run_sync(lambda: store.sessions.logout(cookie))
+    response = RedirectResponse("/", status_code=303)
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", secure=is_https(request), httponly=True, samesite="lax"
+    )
+    return response

@@ -1,0 +1,185 @@
+"""`/export`: the current browse selection as a streamed CSV, parquet or JSONL download.
+
+The selection is the grid's: the same filters, the same text search, the same classroom-mode
+and link-status restrictions, and hidden records (suspected CSAM, blocklists) never, because
+the rows come from ``Catalog.export_batches``, which applies the hidden-set exclusion like
+every other catalog read. Rows stream in Arrow batches, so a download of the full result set
+holds one batch in memory at a time. Order: catalog position (CLIP similarity, highest first).
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+from collections.abc import Iterator
+from typing import Annotated, Any, Literal
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+from anyio import to_thread
+from fastapi import APIRouter, HTTPException, Query
+from fastapi.responses import StreamingResponse
+
+from app.catalog.filters import Condition, RecordFilter
+from app.deps import DatasetDep, ExplorerDep, FilterDep
+from app.explore.datasets import DatasetHandle
+from app.explore.service import Explorer
+
+router = APIRouter(tags=["export"])
+
+ExportFormat = Literal["csv", "parquet", "jsonl"]
+MEDIA_TYPES: dict[str, str] = {
+    "csv": "text/csv; charset=utf-8",
+    "parquet": "application/vnd.apache.parquet",
+    "jsonl": "application/x-ndjson; charset=utf-8",
+}
+BATCH_ROWS = 20_000
+# A caption search is exported from its text-index hits; past this many, narrow the filters.
+MAX_TEXT_HITS = 2_000_000
+
+
+def export_scope(
+    explorer: Explorer, dataset: DatasetHandle, record_filter: RecordFilter
+) -> tuple[list[Condition], list[int] | None]:
+    """The conditions and the position restriction that select exactly the grid's records.
+
+    Mirrors ``Explorer``'s own choice (``_summary_scope``): a caption search the text index can
+    answer alone is exported from all its hits (the grid's total is their count); otherwise
+    DuckDB applies the conditions within the explorer's restriction.
+    """
+    by_text, within = explorer._summary_scope(dataset, record_filter)
+    if not by_text:
+        return explorer.conditions(record_filter), within
+    conditions = explorer.conditions(record_filter)
+    hidden = explorer.hidden_positions.get(dataset.name, ())
+    text = dataset.text()
+    count = text.search(record_filter.q or "", conditions, limit=1, hidden=hidden).count
+    if count > MAX_TEXT_HITS:
+        raise HTTPException(
+            status_code=400,
+            detail=f"the search matches {count:,} records; an export of a caption search "
+            f"holds at most {MAX_TEXT_HITS:,}: narrow the filters",
+        )
+    hits = text.search(record_filter.q or "", conditions, limit=max(count, 1), hidden=hidden)
+    # The text index applied the conditions already; DuckDB only re-checks the hidden set.
+    return [], hits.positions
+
+
+def csv_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    first = True
+    for batch in batches:
+        sink = io.BytesIO()
+        pacsv.write_csv(batch, sink, write_options=pacsv.WriteOptions(include_header=first))
+        first = False
+        yield sink.getvalue()
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN or infinity
+    return value
+
+
+def jsonl_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    for batch in batches:
+        lines = [
+            json.dumps({k: _json_value(v) for k, v in row.items()}, ensure_ascii=False, default=str)
+            for row in batch.to_pylist()
+        ]
+        if lines:
+            yield ("\n".join(lines) + "\n").encode("utf-8")
+
+
+class _Drain:
+    """A write-only file the parquet writer writes into and the response drains."""
+
+    def __init__(self) -> None:
+        self.buffer = bytearray()
+        self.position = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        self.buffer += data
+        self.position += len(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.position
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+    def writable(self) -> bool:
+        return True
+
+    def take(self) -> bytes:
+        data = bytes(self.buffer)
+        self.buffer.clear()
+        return data
+
+
+def parquet_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
+    sink = _Drain()
+    writer: pq.ParquetWriter | None = None
+    for batch in batches:
+        if writer is None:
+            writer = pq.ParquetWriter(sink, batch.schema, compression="zstd")
+        writer.write_batch(batch)  # one row group per batch: bounded memory
+        chunk = sink.take()
+        if chunk:
+            yield chunk
+    if writer is not None:
+        writer.close()
+    yield sink.take()
+
+
+ENCODERS = {"csv": csv_chunks, "parquet": parquet_chunks, "jsonl": jsonl_chunks}
+
+
+@router.get(
+    "/export",
+    summary="Download the records matching the filters (CSV, parquet or JSONL), streamed",
+    response_class=StreamingResponse,
+    responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}}},
+)
+async def export_selection(
+    dataset: DatasetDep,
+    explorer: ExplorerDep,
+    record_filter: FilterDep,
+    file_format: Annotated[ExportFormat, Query(alias="format")] = "csv",
+    limit: Annotated[
+        int | None, Query(ge=1, description="At most this many rows (all if absent).")
+    ] = None,
+) -> StreamingResponse:
+    def start() -> Iterator[bytes]:
+        conditions, within = export_scope(explorer, dataset, record_filter)
+        batches = explorer.catalog.export_batches(
+            dataset.name, conditions, within=within, batch_rows=BATCH_ROWS, limit=limit
+        )
+        chunks = ENCODERS[file_format](batches)
+        # The query runs (and fails, with a clear error page) before the response starts.
+        first = next(chunks, b"")
+        return _prepend(first, chunks)
+
+    body = await to_thread.run_sync(start)
+    extension = file_format
+    return StreamingResponse(
+        body,
+        media_type=MEDIA_TYPES[file_format],
+        headers={
+            "Content-Disposition": f'attachment; filename="{dataset.name}-selection.{extension}"',
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+def _prepend(first: bytes, rest: Iterator[bytes]) -> Iterator[bytes]:
+    if first:
+        yield first
+    yield from rest
