@@ -80,22 +80,21 @@ def embed_dataset(
     row_count = read_manifest(paths.manifest).row_count
     results = []
     for kind in kinds:
+        current = store.read_meta(paths, kind)
+        if (
+            not force
+            and current is not None
+            and str(current.get("source", "")).startswith("precomputed")
+            and current.get("catalog") == store.catalog_build(paths)
+        ):
+            # Imported from clip-retrieval output: a real model made them; keep them.
+            count = int(current["count"])
+            results.append(_skipped(kind, row_count, count, "precomputed embeddings kept"))
+            continue
         if kind == "image":
             image_store = open_image_store(paths, state_dir or paths.root / ".state")
             if image_store is None:
-                results.append(
-                    EmbedResult(
-                        "image",
-                        True,
-                        row_count,
-                        0,
-                        row_count,
-                        0,
-                        0,
-                        0.0,
-                        "no local images: image embeddings skipped",
-                    )
-                )
+                results.append(_skipped(kind, row_count, 0, "no local images: nothing to embed"))
                 continue
             clip = encoders.clip()
             job = _Job(
@@ -130,6 +129,10 @@ def embed_dataset(
             raise EmbedError(f"unknown embedding kind {kind!r} (known: {', '.join(store.KINDS)}).")
         results.append(job.run(force=force, max_chunks=max_chunks, progress=progress))
     return results
+
+
+def _skipped(kind: str, rows: int, count: int, note: str) -> EmbedResult:
+    return EmbedResult(kind, True, rows, count, rows - count, 0, 0, 0.0, note)
 
 
 def open_image_store(paths: DatasetPaths, state_dir: Path) -> ImageStore | None:

@@ -63,9 +63,7 @@ def is_precomputed_layout(root: Path) -> bool:
 
 def metadata_files(root: Path) -> list[Path]:
     """The metadata parquet files in shard order (N = 0, 1, 2, ... 10, not 0, 1, 10, 2)."""
-    return [
-        shard.metadata for shard in _numbered(root / "metadata", "metadata", "parquet").values()
-    ]
+    return list(_numbered(root / "metadata", "metadata", "parquet").values())
 
 
 def find_shards(root: Path) -> list[Shard]:
