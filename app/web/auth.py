@@ -234,6 +234,9 @@ async def login(
         if isinstance(error, RateLimited):
             response.headers["Retry-After"] = str(error.retry_after_s)
         return response
+    previous = request.cookies.get(SESSION_COOKIE)
+    if previous:  # signing in again replaces the old session rather than leaving it live
+        await to_thread.run_sync(lambda: store.sessions.logout(previous))
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(value=cookie, **store.sessions.cookie_settings(secure=is_https(request)))
     return response

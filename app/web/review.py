@@ -221,6 +221,7 @@ async def review_queue(
     request: Request,
     store: ReviewDep,
     datasets: DatasetsDep,
+    settings: SettingsDep,
     user: ReviewerDep,
     ds: DatasetName = None,
     category: CategoryQuery = None,
@@ -248,6 +249,9 @@ async def review_queue(
             page_size=QUEUE_PAGE,
             statuses=STATUSES,
             served=datasets,
+            # For the navigation and the removal-list links: the filtered dataset if served.
+            dataset=datasets.get(ds or "")
+            or datasets[settings.default_dataset or next(iter(datasets))],
         ),
     )
 
