@@ -108,19 +108,18 @@ async def flag_record(
     row = await to_thread.run_sync(lambda: explorer.record(dataset, sample_id))
     if row is None:
         raise HTTPException(status_code=404, detail=f"no record {sample_id!r} in {dataset.name}")
-    extra_ids = [i for i in also if i and i != sample_id]
-    if near_duplicates:
-        extra_ids += near_duplicate_ids(dataset.name, sample_id)
-    extra_rows = (
-        await to_thread.run_sync(
-            lambda: catalog.rows_by_ids(dataset.name, extra_ids[:MAX_EXTRA_IDS])
-        )
-        if extra_ids
-        else []
-    )
+
+    def extra_rows() -> list[dict[str, Any]]:
+        # Off the event loop: the near-duplicate lookup will search a vector index.
+        ids = [i for i in also if i and i != sample_id]
+        if near_duplicates:
+            ids += near_duplicate_ids(dataset.name, sample_id)
+        # Hidden records are left out here, like everywhere else.
+        return catalog.rows_by_ids(dataset.name, list(dict.fromkeys(ids))[:MAX_EXTRA_IDS])
+
+    others = await to_thread.run_sync(extra_rows)
     refs = [
-        RecordRef(str(r["sample_id"]), r.get("url"), r.get("url_sha256"))
-        for r in [row, *extra_rows]
+        RecordRef(str(r["sample_id"]), r.get("url"), r.get("url_sha256")) for r in [row, *others]
     ]
 
     def save() -> Any:
