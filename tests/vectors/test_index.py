@@ -33,7 +33,7 @@ def test_plan_chooses_flat_then_ivf_by_size():
     assert vindex.plan(10_000, 512) == ("flat", "Flat", 0)
     kind, factory, nlist = vindex.plan(1_000_000, 512)
     assert kind == "ivf-pq-fastscan" and factory == "IVF4096_HNSW32,PQ128x4fs" and nlist == 4096
-    assert vindex.plan(10_000_000, 512)[2] == 16384
+    assert vindex.plan(10_000_000, 512)[2] == vindex.MAX_NLIST
     assert vindex.plan(200_000, 383)[1].endswith(",SQ8")  # PQ needs dim divisible by 4
     # Never more lists than the data can train (39 points per centroid).
     assert vindex.plan(60_000, 64, flat_threshold=1)[2] <= 60_000 // 39
