@@ -82,10 +82,17 @@ class CatalogConnection:
         names, rows = self.query(sql, params)
         return [dict(zip(names, row, strict=True)) for row in rows]
 
-    def execute_write(self, sql: str, params: Sequence[Any] = ()) -> None:
-        """Writes touch only the in-memory ``hidden`` table."""
+    def execute_writes(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Run statements in one transaction; writes touch only the in-memory ``hidden`` table."""
         with self._lock:
-            self._db.execute(sql, list(params))
+            self._db.execute("BEGIN TRANSACTION")
+            try:
+                for sql, params in statements:
+                    self._db.execute(sql, list(params))
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._db.execute("COMMIT")
 
     def close(self) -> None:
         with self._lock:

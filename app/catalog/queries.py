@@ -82,12 +82,19 @@ class Catalog:
 
     # --- the hidden set (filled by the safety layer) ----------------------------------------
     def set_hidden(self, name: str, positions: Sequence[int]) -> None:
-        """Replace the positions of ``name`` that no query may return."""
-        self.connection.execute_write("DELETE FROM hidden WHERE dataset = ?", [name])
+        """Replace the positions of ``name`` that no query may return.
+
+        One transaction, so a concurrent query sees the old set or the new one, never none;
+        and queries add the exclusion clause before the rows arrive, not after.
+        """
         if positions:
-            self.connection.execute_write(
-                "INSERT INTO hidden SELECT ?, unnest(?::BIGINT[])", [name, list(positions)]
+            self.hidden_counts[name] = len(positions)
+        statements: list[tuple[str, list[Any]]] = [("DELETE FROM hidden WHERE dataset = ?", [name])]
+        if positions:
+            statements.append(
+                ("INSERT INTO hidden SELECT ?, unnest(?::BIGINT[])", [name, list(positions)])
             )
+        self.connection.execute_writes(statements)
         self.hidden_counts[name] = len(positions)
 
     def positions_matching(self, name: str, column: str, values: Sequence[str]) -> list[int]:

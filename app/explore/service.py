@@ -210,7 +210,7 @@ class Explorer:
         return [p for p in hits.positions if p in allowed]
 
     # --- summaries ------------------------------------------------------------------------------
-    def _summary_scope(
+    def scope(
         self, dataset: DatasetHandle, record_filter: RecordFilter
     ) -> tuple[bool, list[int] | None]:
         """Whether the text index answers alone, else the positions DuckDB is restricted to."""
@@ -224,7 +224,7 @@ class Explorer:
     def facets(
         self, dataset: DatasetHandle, record_filter: RecordFilter, limit: int = 20
     ) -> dict[str, list[FacetValue]]:
-        by_text, within = self._summary_scope(dataset, record_filter)
+        by_text, within = self.scope(dataset, record_filter)
         hidden = self.hidden_positions.get(dataset.name, ())
         result: dict[str, list[FacetValue]] = {}
         for column in FACET_COLUMNS:
@@ -243,7 +243,7 @@ class Explorer:
     def histograms(
         self, dataset: DatasetHandle, record_filter: RecordFilter
     ) -> dict[str, Histogram]:
-        by_text, within = self._summary_scope(dataset, record_filter)
+        by_text, within = self.scope(dataset, record_filter)
         hidden = self.hidden_positions.get(dataset.name, ())
         conditions = self.conditions(record_filter)
         result: dict[str, Histogram] = {}

@@ -45,11 +45,11 @@ def export_scope(
 ) -> tuple[list[Condition], list[int] | None]:
     """The conditions and the position restriction that select exactly the grid's records.
 
-    Mirrors ``Explorer``'s own choice (``_summary_scope``): a caption search the text index can
+    Mirrors ``Explorer``'s own choice (``scope``): a caption search the text index can
     answer alone is exported from all its hits (the grid's total is their count); otherwise
     DuckDB applies the conditions within the explorer's restriction.
     """
-    by_text, within = explorer._summary_scope(dataset, record_filter)
+    by_text, within = explorer.scope(dataset, record_filter)
     if not by_text:
         return explorer.conditions(record_filter), within
     conditions = explorer.conditions(record_filter)

@@ -59,9 +59,16 @@ def test_unsafe_images_are_blurred_until_revealed(client):
         assert card.select_one("input.reveal-toggle") is not None
 
 
+def csrf_token(client) -> str:
+    page = soup(client.get("/"))
+    return page.select_one("form.blur-toggle input[name=csrf_token]")["value"]
+
+
 def test_blur_can_be_turned_off_for_the_session(client):
     response = client.post(
-        "/prefs/blur", data={"blur": "off", "back": "/?punsafe_min=0.8"}, follow_redirects=False
+        "/prefs/blur",
+        data={"blur": "off", "back": "/?punsafe_min=0.8", "csrf_token": csrf_token(client)},
+        follow_redirects=False,
     )
     assert response.status_code == 303
     assert response.headers["location"] == "/?punsafe_min=0.8"
@@ -71,7 +78,9 @@ def test_blur_can_be_turned_off_for_the_session(client):
 
 def test_blur_redirect_never_leaves_the_site(client):
     response = client.post(
-        "/prefs/blur", data={"blur": "off", "back": "https://evil.example/"}, follow_redirects=False
+        "/prefs/blur",
+        data={"blur": "off", "back": "https://evil.example/", "csrf_token": csrf_token(client)},
+        follow_redirects=False,
     )
     assert response.headers["location"] == "/"
 
@@ -139,3 +148,8 @@ def test_empty_form_fields_mean_no_filter(client):
     )
     assert response.status_code == 200
     assert response.json()["total"] == 120
+
+
+def test_blur_preference_needs_the_csrf_token(client):
+    response = client.post("/prefs/blur", data={"blur": "off"}, follow_redirects=False)
+    assert response.status_code == 403
