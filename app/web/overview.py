@@ -47,6 +47,7 @@ def overview_data(request: Request, dataset: DatasetHandle, explorer: Explorer) 
             "by_domain": [{**asdict(d), "share_alive": d.share_alive} for d in rot.by_domain],
         },
         "parts": manifest.parts,
+        "flags": request.app.state.review.flags.counts_by_category(dataset.name),
     }
 
 

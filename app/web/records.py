@@ -6,7 +6,7 @@ from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Path, Request
 
 from app.catalog.schema import COLUMNS, SCORE_COLUMNS
-from app.deps import DatasetDep, ExplorerDep
+from app.deps import DatasetDep, ExplorerDep, ReviewDep, UserDep
 from app.web.render import render
 
 router = APIRouter(tags=["pages"])
@@ -16,11 +16,21 @@ SampleId = Path(..., max_length=200, description="The record's sample id in its 
 
 @router.get("/records/{sample_id}", summary="One record with its image, provenance and scores")
 async def record_page(
-    request: Request, dataset: DatasetDep, explorer: ExplorerDep, sample_id: str = SampleId
+    request: Request,
+    dataset: DatasetDep,
+    explorer: ExplorerDep,
+    review: ReviewDep,
+    user: UserDep,
+    sample_id: str = SampleId,
 ):
     row = await to_thread.run_sync(lambda: explorer.record(dataset, sample_id))
     if row is None:
         raise HTTPException(status_code=404, detail=f"no record {sample_id!r} in {dataset.name}")
+    record_flags = []
+    if user is not None and user.has_role("reviewer"):
+        record_flags = await to_thread.run_sync(
+            lambda: review.flags.for_record(dataset.name, row["sample_id"])
+        )
     known = {c.name for c in COLUMNS}
     extras = {k: v for k, v in row.items() if k not in known and not k.endswith("_bin")}
     return render(
@@ -34,5 +44,6 @@ async def record_page(
                 c for c in COLUMNS if c.name in SCORE_COLUMNS or c.name in ("language", "nsfw")
             ],
             "raw": {k: v for k, v in row.items() if not k.endswith("_bin")},
+            "record_flags": record_flags,
         },
     )
