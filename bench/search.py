@@ -82,7 +82,9 @@ def _unit(a: np.ndarray) -> np.ndarray:
     return (a / np.linalg.norm(a, axis=1, keepdims=True)).astype(np.float32)
 
 
-def make_dataset(root: Path, n: int, seed: int) -> tuple[DatasetPaths, float]:
+def make_dataset(
+    root: Path, n: int, seed: int, progress: bool = True
+) -> tuple[DatasetPaths, float]:
     """A dataset folder holding only a manifest and ``n`` generated image embeddings."""
     from tqdm import tqdm
 
@@ -99,7 +101,7 @@ def make_dataset(root: Path, n: int, seed: int) -> tuple[DatasetPaths, float]:
     started = time.perf_counter()
     gen = Generator(n, DIM, seed)
     out = np.lib.format.open_memmap(files.vectors, mode="w+", dtype=np.float32, shape=(n, DIM))
-    for start in tqdm(range(0, n, CHUNK), desc="generate", unit="chunk"):
+    for start in tqdm(range(0, n, CHUNK), desc="generate", unit="chunk", disable=not progress):
         rng = np.random.default_rng([seed, start])
         out[start : start + CHUNK] = gen.points(min(CHUNK, n - start), rng, duplicates=0.005)
     out.flush()
@@ -172,6 +174,7 @@ def child(root: Path, queries_path: Path, out: Path, cold: bool) -> None:
         found.append([h.pos for h in hits])
     result["knn"] = _percentiles(times)
     result["found"] = found
+    result["rss_after_knn_mb"] = _rss_mb()
 
     def ten_percent(positions: np.ndarray) -> np.ndarray:
         return positions % 10 == 7
@@ -196,7 +199,7 @@ def child(root: Path, queries_path: Path, out: Path, cold: bool) -> None:
         vectors = files_for(paths, "image").vectors
         mapped = index.part("image").emb.vectors
         times = []
-        for query in queries[50:]:
+        for query in queries[len(queries) // 2 :]:
             _evict(vectors, mapped)
             tick = time.perf_counter()
             index.search(query, K)
@@ -250,7 +253,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     have = (root / "vectors" / "image.json").is_file() and args.keep
     if not have:
         shutil.rmtree(work, ignore_errors=True)
-        paths, seconds = make_dataset(root, n, args.seed)
+        paths, seconds = make_dataset(root, n, args.seed, args.progress)
         report["generate_s"] = round(seconds, 1)
     paths = DatasetPaths(root)
     files = files_for(paths, "image")
@@ -261,7 +264,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             kinds=("image",),
             duplicates=args.duplicates,
             duplicate_threshold=0.94,
-            progress=True,
+            progress=args.progress,
+            flat_threshold=args.flat_threshold or vindex.FLAT_THRESHOLD,
         )
         report["index_wall_s"] = round(time.perf_counter() - tick, 1)
         report["index"] = section["image"]
@@ -287,7 +291,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     found = np.array(measured.pop("found"))
     report["recall_at_50"] = round(vindex.recall(found, truth), 4)
     report.update(measured)
-    start, loaded = measured["rss_start_mb"]["VmRSS"], measured["rss_after_queries_mb"]["VmRSS"]
+    # The target is about what the index holds: RSS after loading it and answering the kNN
+    # queries. The filtered runs after that map many more pages of the vectors file; those
+    # are clean page cache (RssFile) that the kernel reclaims under pressure.
+    start, loaded = measured["rss_start_mb"]["VmRSS"], measured["rss_after_knn_mb"]["VmRSS"]
     report["rss_beyond_start_mb"] = round(loaded - start, 1)
     if args.encode:
         report["encode"] = encode_timings()
@@ -306,7 +313,8 @@ def _machine() -> dict[str, Any]:
 
 def markdown(report: dict[str, Any]) -> str:
     idx = report["index"]
-    rss = report["rss_after_queries_mb"]
+    rss = report["rss_after_knn_mb"]
+    after = report["rss_after_queries_mb"]
     lines = [
         f"## Search benchmark: {report['n']:,} x {report['dim']}-d vectors, k={report['k']}",
         "",
@@ -319,9 +327,11 @@ def markdown(report: dict[str, Any]) -> str:
         f"| build (train + add + tune) | {idx['build_seconds'] + idx['tune_seconds']:.1f} s | |",
         f"| index file | {report['index_file_mb']:,} MiB (+ vectors "
         f"{report['vectors_file_mb']:,} MiB, memory-mapped) | |",
-        f"| RSS after load and queries | {rss['VmRSS']:.0f} MiB (anon {rss['RssAnon']:.0f}, "
+        f"| RSS after load and kNN queries | {rss['VmRSS']:.0f} MiB (anon {rss['RssAnon']:.0f}, "
         f"file {rss['RssFile']:.0f}); {report['rss_beyond_start_mb']:.0f} MiB beyond start | "
         f"<= {TARGETS['rss_beyond_start_mb']:.0f} MiB |",
+        f"| RSS after the filtered runs too | {after['VmRSS']:.0f} MiB (anon "
+        f"{after['RssAnon']:.0f}, file-backed page cache {after['RssFile']:.0f}) | |",
         f"| kNN p50 / p95 (warm) | {report['knn']['p50_ms']} / {report['knn']['p95_ms']} ms | "
         f"p50 <= {TARGETS['knn_p50_ms']} ms |",
         f"| recall@50 vs exact ({report['queries']} fresh queries) | "
@@ -375,6 +385,13 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         help="also time queries with the vectors evicted from the page cache",
     )
     parser.add_argument("--encode", action="store_true", help="time query encoding too")
+    parser.add_argument(
+        "--flat-threshold",
+        type=int,
+        default=None,
+        help="exact index below this many vectors (default: the one `loupe index` uses)",
+    )
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=True)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "bench" / "out")
     args = parser.parse_args(argv)
     os.environ.setdefault("HF_HUB_OFFLINE", "1")

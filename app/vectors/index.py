@@ -182,6 +182,13 @@ def first_stage(
     return index.search(queries, fetch, params=search_params)
 
 
+def probe_for(params: IndexParams, fetch: int, nprobe: int | None = None) -> int:
+    """nprobe for ``fetch`` candidates: the tuned value, widened when the lists it opens
+    could not hold that many candidates several times over."""
+    wanted_lists = math.ceil(fetch * 4 * params.nlist / max(params.count, 1))
+    return max(nprobe or params.nprobe, min(params.nlist, wanted_lists))
+
+
 def knn(
     index: Any,
     params: IndexParams,
@@ -194,14 +201,8 @@ def knn(
     """Top ``k`` (scores, rows) per query; compressed indexes are re-ranked exactly."""
     if params.exact:
         return first_stage(index, params, queries, k)
-    factor = rerank or params.rerank
-    # The extra candidates serve the head of the list; a deep over-fetch for filtering only
-    # adds a bounded number more (its tail is re-scored exactly all the same).
-    fetch = min(params.count, k + max(16, min(k, 4 * RECALL_K) * (factor - 1)))
-    # Asking for many more results than usual: widen the probe so the lists hold them.
-    wanted_lists = math.ceil(fetch * 4 * params.nlist / max(params.count, 1))
-    probe = max(nprobe or params.nprobe, min(params.nlist, wanted_lists))
-    _, rows = first_stage(index, params, queries, fetch, probe)
+    fetch = min(params.count, max(k * (rerank or params.rerank), k + 16))
+    _, rows = first_stage(index, params, queries, fetch, probe_for(params, fetch, nprobe))
     return exact_rerank(emb, queries, rows, k)
 
 

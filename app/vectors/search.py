@@ -34,6 +34,10 @@ log = logging.getLogger(__name__)
 
 ALLOWED_EXACT_LIMIT = 50_000  # above this, pass `accept` instead of `allowed`
 MAX_FETCH = 16_384
+# A filter's true top k lies deeper in the unfiltered order, where compressed scores are
+# closer together: re-rank twice as many (measured at 1M: recall@50 0.91 -> 0.97 with a 10%
+# filter, p50 5.6 -> 9 ms).
+FILTER_RERANK = 2
 OVERFETCH = 4  # each round asks for this many times more candidates
 NEIGHBOURS_FOR_DUPLICATES = 64
 EXACT_BLOCK = 65_536
@@ -158,22 +162,45 @@ class VectorIndex:
         faiss.omp_set_num_threads(1)
         if allowed is not None:
             return self._search_allowed(part, query, k, np.asarray(allowed), accept, exclude)
+        params = part.params
+        # Candidates to score exactly: k from an exact index; k * rerank from a compressed
+        # one, whose first-stage order is approximate. A filter is applied before re-ranking,
+        # so deep over-fetching costs first-stage candidates, not disk reads.
+        want = k if params.exact else k * params.rerank
+        if accept is not None:
+            want *= FILTER_RERANK
+        fetch = want + len(exclude) if accept is None else want * OVERFETCH
+        limit = min(part.emb.count, MAX_FETCH)
         verdicts: dict[int, bool] = {}
-        fetch = k + len(exclude) if accept is None else k * OVERFETCH
         while True:
-            fetch = min(fetch, part.emb.count, MAX_FETCH)
-            scores, rows = vindex.knn(part.index, part.params, part.emb, query[None, :], fetch)
-            hits = _to_hits(part.emb, scores[0], rows[0], exclude)
+            fetch = min(fetch, limit)
+            scores, rows = vindex.first_stage(
+                part.index, params, query[None, :], fetch, vindex.probe_for(params, fetch)
+            )
+            valid = rows[0] >= 0
+            scores, rows = scores[0][valid], rows[0][valid]
+            positions = part.emb.positions[rows]
+            keep = np.ones(rows.size, dtype=bool)
+            if exclude:
+                keep &= ~np.isin(positions, np.fromiter(exclude, dtype=np.int64))
             if accept is not None:
-                unseen = np.array([h.pos for h in hits if h.pos not in verdicts], dtype=np.int64)
+                unseen = np.array([p for p in positions.tolist() if p not in verdicts], np.int64)
                 if unseen.size:
                     verdicts.update(
                         zip(unseen.tolist(), _mask(accept, unseen).tolist(), strict=True)
                     )
-                hits = [h for h in hits if verdicts[h.pos]]
-            if len(hits) >= k or fetch >= min(part.emb.count, MAX_FETCH):
-                return hits[:k]
+                keep &= np.fromiter((verdicts[p] for p in positions.tolist()), bool, rows.size)
+            if int(keep.sum()) >= want or fetch >= limit:
+                break
             fetch *= OVERFETCH
+        rows, scores = rows[keep][:want], scores[keep][:want]
+        if not params.exact:
+            scores = part.emb.gather(rows) @ query
+        top = vindex.top_indices(scores, k)
+        return [
+            Hit(int(p), float(sc))
+            for p, sc in zip(part.emb.positions[rows[top]], scores[top], strict=True)
+        ]
 
     def search_batch(self, queries: np.ndarray, k: int, *, kind: str = "image") -> list[list[Hit]]:
         """Several unfiltered queries at once (FAISS spreads them over the cores)."""
