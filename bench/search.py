@@ -134,9 +134,11 @@ def _evict(path: Path, mapped: np.ndarray) -> None:
     only; other work on the machine is untouched)."""
     import mmap
 
-    handle = getattr(mapped, "_mmap", None)
-    if handle is not None:
-        handle.madvise(mmap.MADV_DONTNEED)
+    base = mapped.base
+    while base is not None and not isinstance(base, mmap.mmap):
+        base = getattr(base, "base", None)
+    if base is not None:
+        base.madvise(mmap.MADV_DONTNEED)
     fd = os.open(path, os.O_RDONLY)
     try:
         os.posix_fadvise(fd, 0, 0, os.POSIX_FADV_DONTNEED)

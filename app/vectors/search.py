@@ -79,7 +79,7 @@ class VectorIndex:
                 problems[kind] = f"no {kind} embeddings: run `loupe embed {paths.name}`"
                 continue
             try:
-                emb = store.load_embeddings(paths, kind)
+                emb = store.load_embeddings(paths, kind, random_access=True)
                 params = vindex.read_params(files)
                 if params.count != emb.count or params.dim != emb.dim:
                     raise vindex.IndexFileError(
