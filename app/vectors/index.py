@@ -76,6 +76,7 @@ class IndexParams:
     recall_at_50: float = 1.0
     recall_queries: int = 0
     tuned: list[dict[str, float]] | None = None
+    vectors_created: str = ""  # the embeddings it was built from (stale-index check)
 
     @property
     def exact(self) -> bool:
@@ -137,6 +138,7 @@ def build_index(
         train_size=train_size,
         build_seconds=round(time.perf_counter() - started, 3),
         file_bytes=files.index.stat().st_size,
+        vectors_created=str(emb.meta.get("created", "")),
     )
     del index
     tune(emb, files, params, rng=rng)

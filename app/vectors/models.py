@@ -291,6 +291,7 @@ class Encoders:
         self.clip_weights = clip_weights
         self.text_model = text_model
         self.state_dir = state_dir
+        self._source: ClipSource | None = None
         self._clip: ClipModel | None = None
         self._text: TextModel | None = None
         self._lock = threading.Lock()
@@ -302,8 +303,11 @@ class Encoders:
         )
 
     def clip_source(self) -> ClipSource:
-        """Resolves the settings without loading anything (cheap; raises ModelError)."""
-        return resolve_clip_source(self.clip_model, self.clip_weights, self.state_dir)
+        """Resolves the settings without loading anything (raises ModelError); remembered
+        once it succeeds, since the settings of a process do not change."""
+        if self._source is None:
+            self._source = resolve_clip_source(self.clip_model, self.clip_weights, self.state_dir)
+        return self._source
 
     @property
     def clip_trained(self) -> bool:

@@ -81,10 +81,14 @@ class VectorIndex:
             try:
                 emb = store.load_embeddings(paths, kind, random_access=True)
                 params = vindex.read_params(files)
-                if params.count != emb.count or params.dim != emb.dim:
+                if (
+                    params.count != emb.count
+                    or params.dim != emb.dim
+                    or params.vectors_created != str(emb.meta.get("created", ""))
+                ):
                     raise vindex.IndexFileError(
-                        f"{files.index} does not match {files.vectors}: run `loupe index "
-                        f"{paths.name}` again."
+                        f"{files.index} was built from other embeddings than {files.vectors}: "
+                        f"run `loupe index {paths.name}` again."
                     )
                 index = vindex.open_index(files.index)
             except (store.StoreError, vindex.IndexFileError) as error:

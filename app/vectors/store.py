@@ -19,6 +19,7 @@ import json
 import mmap
 import os
 import shutil
+import threading
 import weakref
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ KINDS: tuple[str, ...] = ("image", "caption")
 # Read-ahead hints for gathers up to this many rows on a normal mapping (re-rank sizes);
 # a random-access mapping (serving) hints every gather, since the kernel reads nothing ahead.
 PREFETCH_ROWS = 4096
+_FD_LOCK = threading.Lock()
 
 
 class StoreError(Exception):
@@ -174,11 +176,12 @@ class Embeddings:
         return out
 
     def _descriptor(self) -> int:
-        if self._fd is None:
-            assert self.path is not None
-            self._fd = os.open(self.path, os.O_RDONLY)
-            weakref.finalize(self, os.close, self._fd)
-        return self._fd
+        with _FD_LOCK:  # request threads may arrive together
+            if self._fd is None:
+                assert self.path is not None
+                self._fd = os.open(self.path, os.O_RDONLY)
+                weakref.finalize(self, os.close, self._fd)
+            return self._fd
 
     def _lookup(self) -> np.ndarray:
         # Built on first use: 4 or 8 bytes per catalog record.

@@ -118,3 +118,17 @@ def test_index_without_embeddings_says_what_to_run(tmp_path):
     paths = bare_dataset(tmp_path / "none", 10)
     with pytest.raises(store.StoreError, match="loupe embed none"):
         build_all(paths, progress=False)
+
+
+def test_an_index_older_than_its_embeddings_is_not_used(tmp_path):
+    paths = bare_dataset(tmp_path / "old", 200)
+    vectors, _ = clustered(200, 8, clusters=4)
+    write_vectors(paths, "caption", vectors)
+    build_all(paths, kinds=("caption",), progress=False)
+    assert VectorIndex.load(paths).has("caption")
+    meta_file = store.files_for(paths, "caption").meta
+    meta = json.loads(meta_file.read_text())
+    meta["created"] = "2999-01-01T00:00:00+00:00"  # embeddings recomputed after indexing
+    meta_file.write_text(json.dumps(meta))
+    index = VectorIndex.load(paths)
+    assert not index.has("caption") and "loupe index old" in index.problems["caption"]
