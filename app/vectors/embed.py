@@ -100,7 +100,7 @@ def embed_dataset(
             job = _Job(
                 paths,
                 "image",
-                clip.label,
+                clip.fingerprint,
                 clip.dim,
                 row_count,
                 chunk_rows,
@@ -167,7 +167,7 @@ ChunkEncoder = Callable[[list[dict[str, Any]]], tuple[np.ndarray, np.ndarray, in
 class _Job:
     paths: DatasetPaths
     kind: str
-    model_label: str
+    model_id: str  # changes whenever the vectors would (see ClipModel.fingerprint)
     dim: int
     row_count: int
     chunk_rows: int
@@ -186,7 +186,7 @@ class _Job:
         if (
             not force
             and current is not None
-            and current.get("model") == self.model_label
+            and current.get("model_id") == self.model_id
             and current.get("catalog") == store.catalog_build(self.paths)
         ):
             return EmbedResult(
@@ -203,7 +203,7 @@ class _Job:
         work = files.work
         identity = {
             "kind": self.kind,
-            "model": self.model_label,
+            "model_id": self.model_id,
             "dim": self.dim,
             "chunk_rows": self.chunk_rows,
             "catalog": store.catalog_build(self.paths),
@@ -249,7 +249,7 @@ class _Job:
                 time.perf_counter() - started,
                 "stopped early; rerun to go on",
             )
-        meta = {**self.meta, "source": "loupe embed", "skipped": skipped}
+        meta = {**self.meta, "model_id": self.model_id, "source": "loupe embed", "skipped": skipped}
         center = _mean(work, total, self.dim) if self.center and embedded else None
         if center is not None:
             meta["center"] = [round(float(x), 7) for x in center]

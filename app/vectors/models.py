@@ -10,6 +10,7 @@ the CPU (``Encoders``).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import threading
@@ -151,6 +152,13 @@ class ClipModel:
     @property
     def label(self) -> str:
         return self.source.label
+
+    @property
+    def fingerprint(self) -> str:
+        """The label plus a digest of the probe embedding: differs for different weights
+        even under the same file name."""
+        digest = hashlib.sha1(np.round(self.probe_vector, 3).tobytes()).hexdigest()[:12]
+        return f"{self.label} [{digest}]"
 
     def encode_images(self, images: Sequence[Any]) -> np.ndarray:
         """PIL images (RGB) -> (n, dim) embeddings."""
