@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -292,6 +292,20 @@ class VectorIndex:
             if len(kept) >= k:
                 break
         return kept[:k]
+
+
+def fuse(rankings: Sequence[list[Hit]], k: int, *, constant: int = 60) -> list[Hit]:
+    """One ranking from several (a text query's caption hits and, with real CLIP weights,
+    its image hits) by reciprocal-rank fusion: scores of different models are not
+    comparable, ranks are. Each record keeps the best score it had in any list."""
+    fused: dict[int, float] = {}
+    best: dict[int, float] = {}
+    for ranking in rankings:
+        for rank, hit in enumerate(ranking):
+            fused[hit.pos] = fused.get(hit.pos, 0.0) + 1.0 / (constant + rank + 1)
+            best[hit.pos] = max(best.get(hit.pos, -1.0), hit.score)
+    order = sorted(fused, key=lambda pos: (-fused[pos], pos))[:k]
+    return [Hit(pos, best[pos]) for pos in order]
 
 
 def _unit(vector: np.ndarray) -> np.ndarray:

@@ -9,7 +9,7 @@ import pytest
 from app.vectors import search as vsearch
 from app.vectors.build import build_all
 from app.vectors.duplicates import components
-from app.vectors.search import VectorIndex
+from app.vectors.search import Hit, VectorIndex, fuse
 from tests.vectors.conftest import bare_dataset, clustered, write_vectors
 
 N, DIM = 6000, 32
@@ -133,3 +133,12 @@ def test_components_join_transitively():
         20: 20,
         21: 20,
     }
+
+
+def test_fuse_ranks_records_found_by_both_models_first():
+    captions = [Hit(1, 0.9), Hit(2, 0.8), Hit(3, 0.7)]
+    images = [Hit(3, 0.31), Hit(4, 0.30), Hit(1, 0.2)]
+    fused = fuse([captions, images], 3)
+    assert [h.pos for h in fused] == [1, 3, 2]
+    assert fused[0].score == 0.9 and fused[1].score == 0.7
+    assert fuse([], 5) == [] and fuse([captions], 2) == captions[:2]
