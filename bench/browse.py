@@ -158,6 +158,10 @@ def ingest(args: argparse.Namespace, source: Path, report: Report) -> Path:
         report.notes.append(f"Ingest wall time (inspect + catalog + text index): {wall:.1f} s.")
     else:
         report.notes.append("Ingest figures are from the manifest of an earlier run (--keep).")
+    steps = manifest.parts["ingest"].get("step_seconds")
+    if steps:
+        shown = ", ".join(f"{name} {seconds:.1f} s" for name, seconds in steps.items())
+        report.notes.append(f"Catalog build steps: {shown}.")
     catalog_s = float(manifest.parts["ingest"]["catalog_seconds"])
     text_s = manifest.text_index_seconds
     rows_s = manifest.row_count / catalog_s
@@ -227,7 +231,7 @@ def measure(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
         return i % (len(DEEP_LANGS) * len(AESTHETIC_MIN) * len(PUNSAFE_MAX))
 
     def conditions(f: RecordFilter) -> list:
-        return explorer.conditions(f)
+        return explorer.conditions(handle, f)
 
     # Matches of the filters, so that the deep offsets are known to lie inside the results.
     first = page_filter(0)
@@ -240,6 +244,7 @@ def measure(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
     )
 
     print("measuring ...", file=sys.stderr, flush=True)
+    load_before = os.getloadavg()
     timed(
         report,
         "filtered first page, 50 rows, sort similarity (Explorer.browse: page + total count)",
@@ -300,7 +305,7 @@ def measure(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
             report,
             f"facet {column}, top 20 under the other filters (Catalog.facet)",
             lambda i, c=column: catalog.facet(
-                DATASET, c, explorer.conditions(page_filter(i), without=c)
+                DATASET, c, explorer.conditions(handle, page_filter(i), without=c)
             ),
             target="facets",
             **kw,
@@ -408,6 +413,16 @@ def measure(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
     app.state.catalog.connection.close()
     if args.http:
         measure_http(args, data_dir, report, page_filter, search_filter)
+    load_after = os.getloadavg()
+    report.notes.append(
+        f"Load average (1/5/15 min) when measuring began: {_loads(load_before)}; at the end: "
+        f"{_loads(load_after)} (the machine is shared: a load above the core count inflates "
+        "every figure)."
+    )
+
+
+def _loads(values: Sequence[float]) -> str:
+    return " / ".join(f"{v:.1f}" for v in values)
 
 
 def measure_http(
