@@ -80,6 +80,9 @@ class Settings(BaseSettings):
         le=1.0,
         description="Image-embedding cosine similarity above which two records are near-duplicates.",
     )
+    max_knn_results: int = Field(
+        1000, ge=10, le=100_000, description="Most results a search by meaning pages through."
+    )
     max_upload_bytes: int = Field(
         10_000_000, ge=1, description="Largest image a person may upload to search by image."
     )
@@ -92,7 +95,9 @@ class Settings(BaseSettings):
         description="Key that signs session cookies; generated once and kept in state_dir if unset.",
     )
     login_max_failures: int = Field(
-        5, ge=1, description="Failed sign-ins allowed per account and per address in login_window_s."
+        5,
+        ge=1,
+        description="Failed sign-ins allowed per account and per address in login_window_s.",
     )
     login_window_s: float = Field(
         900.0, gt=0, description="Sliding window of the sign-in rate limit, seconds (15 minutes)."

@@ -20,12 +20,15 @@ from app.catalog.connection import CatalogConnection
 from app.catalog.queries import Catalog
 from app.config import Settings
 from app.explore.datasets import DatasetHandle, discover
+from app.explore.semantic import SemanticSearch
 from app.explore.service import Explorer
 from app.images.service import ImageService
 from app.review.store import ReviewStore
 from app.safety_wiring import SafetyWiring
-from app.web import api, auth, browse, errors, export, images, overview, records, review
-from app.web.middleware import DropEmptyQueryParams
+from app.vectors.models import Encoders
+from app.vectors.queries import QueryEncoder
+from app.web import api, auth, browse, errors, export, images, overview, records, review, search
+from app.web.middleware import DropEmptyQueryParams, LimitRequestBody
 from app.web.render import make_templates
 
 log = logging.getLogger(__name__)
@@ -46,6 +49,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             app.state.review.close()
+            app.state.semantic.encoder.close()
             app.state.images.close()
             app.state.catalog.connection.close()
 
@@ -62,6 +66,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.templates = make_templates(PROJECT_ROOT / "templates", settings)
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     app.add_middleware(DropEmptyQueryParams)
+    # Room for the largest upload plus its multipart envelope and form fields.
+    app.add_middleware(LimitRequestBody, max_bytes=settings.max_upload_bytes + 64 * 1024)
     errors.install(app)
     auth.install(app)
     app.include_router(browse.router)
@@ -72,6 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(review.router)
     app.include_router(export.router)
+    app.include_router(search.router)
     return app
 
 
@@ -104,7 +111,21 @@ def open_state(app: FastAPI, settings: Settings) -> None:
     app.state.explorer = Explorer(
         catalog=catalog, settings=settings, link_ids=app.state.images.links.ids_with_status
     )
+    open_vectors(app, settings)
     open_review(app, settings)
+
+
+def open_vectors(app: FastAPI, settings: Settings) -> None:
+    """Search by meaning: models load on the first query; indexes are memory-mapped now, so
+    "hide duplicates" knows each dataset's clusters from the first request."""
+    encoder = QueryEncoder(Encoders.from_settings(settings))
+    app.state.semantic = SemanticSearch(
+        app.state.explorer, encoder, max_results=settings.max_knn_results
+    )
+    for name, handle in app.state.datasets.items():
+        duplicates = handle.vectors().duplicates()
+        if duplicates is not None:
+            app.state.catalog.set_duplicates(name, duplicates.hidden_positions().tolist())
 
 
 def open_review(app: FastAPI, settings: Settings) -> None:
@@ -115,5 +136,3 @@ def open_review(app: FastAPI, settings: Settings) -> None:
     wiring.register(forget_hidden=app.state.images.forget_hidden)
     wiring.refresh()
     app.state.safety_wiring = wiring
-
-

@@ -13,16 +13,20 @@ import pytest
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+# Every app a test builds uses the small OpenCLIP architecture the tiny dataset was embedded
+# with (tests.factories.SMALL_CLIP).
+os.environ.setdefault("LOUPE_CLIP_MODEL", "ViT-S-32-alt")
 
 
 @pytest.fixture(scope="session")
 def tiny_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data folder holding the dataset ``tiny`` (120 LAION rows, images for most)."""
+    """A data folder holding the dataset ``tiny`` (120 LAION rows, images for most, real
+    embeddings and FAISS indexes)."""
     from tests.factories import build_dataset
 
     data_dir = tmp_path_factory.mktemp("data") / "indexes"
     data_dir.mkdir()
-    build_dataset(data_dir, "tiny", n=120)
+    build_dataset(data_dir, "tiny", n=120, embed=True)
     return data_dir
 
 

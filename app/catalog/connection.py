@@ -32,6 +32,7 @@ class CatalogConnection:
             config["threads"] = threads
         self._db = duckdb.connect(":memory:", config=config)
         self._db.execute("CREATE TABLE hidden (dataset VARCHAR, pos BIGINT)")
+        self._db.execute("CREATE TABLE duplicates (dataset VARCHAR, pos BIGINT)")
         self._local = threading.local()
         self._timeout_s = timeout_s
         self._lock = threading.Lock()
@@ -83,7 +84,7 @@ class CatalogConnection:
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def execute_writes(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:
-        """Run statements in one transaction; writes touch only the in-memory ``hidden`` table."""
+        """Run statements in one transaction; writes touch only the in-memory tables."""
         with self._lock:
             self._db.execute("BEGIN TRANSACTION")
             try:

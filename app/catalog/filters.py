@@ -16,7 +16,7 @@ from pydantic import BaseModel, Field, field_validator, model_validator
 
 from app.catalog.schema import quote_identifier
 
-OperatorName = Literal["gte", "lte", "eq", "in", "contains", "not_matches_words"]
+OperatorName = Literal["gte", "lte", "eq", "in", "contains", "not_matches_words", "not_duplicate"]
 
 
 @dataclass(frozen=True)
@@ -34,6 +34,9 @@ OPERATORS: dict[str, Operator] = {
     # Classroom mode: hide captions containing any listed word. The value is the word list;
     # it is bound as one regular expression built from re.escape'd words (data, never syntax).
     "not_matches_words": Operator("NOT coalesce(regexp_matches({col}, ?, 'i'), false)"),
+    # "Hide duplicates": the value is the dataset name; the in-memory duplicates table holds
+    # the members of each near-duplicate cluster that are not its representative.
+    "not_duplicate": Operator("{col} NOT IN (SELECT pos FROM duplicates WHERE dataset = ?)"),
 }
 
 
@@ -116,6 +119,7 @@ class RecordFilter(BaseModel):
     min_height: int | None = Field(None, ge=0, le=1_000_000)
     domain: str | None = Field(None, max_length=253)
     license: str | None = Field(None, max_length=300)
+    nodup: bool = Field(False, description="Hide near-duplicates: show one record of each cluster.")
     link: list[LinkStatus] = Field(
         default_factory=list,
         description="Link status of the last check (see `loupe check-links`); not a catalog "
@@ -194,20 +198,4 @@ class RecordFilter(BaseModel):
         return result
 
     def is_empty(self) -> bool:
-        return not self.q and not self.link and not self.conditions()
-
-    def query_items(self) -> list[tuple[str, str]]:
-        """The filter as URL query items (for links that keep the current filters)."""
-        items: list[tuple[str, str]] = []
-        for name, value in self.model_dump(exclude_none=True).items():
-            if isinstance(value, list):
-                items.extend((name, str(v)) for v in value)
-            elif value != "":
-                items.append((name, _format(value)))
-        return items
-
-
-def _format(value: Any) -> str:
-    if isinstance(value, float):
-        return f"{value:g}"
-    return str(value)
+        return not self.q and not self.link and not self.nodup and not self.conditions()

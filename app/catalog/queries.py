@@ -97,6 +97,17 @@ class Catalog:
         self.connection.execute_writes(statements)
         self.hidden_counts[name] = len(positions)
 
+    def set_duplicates(self, name: str, positions: Sequence[int]) -> None:
+        """The near-duplicates "hide duplicates" leaves out (all but one of each cluster)."""
+        statements: list[tuple[str, list[Any]]] = [
+            ("DELETE FROM duplicates WHERE dataset = ?", [name])
+        ]
+        if len(positions):
+            statements.append(
+                ("INSERT INTO duplicates SELECT ?, unnest(?::BIGINT[])", [name, list(positions)])
+            )
+        self.connection.execute_writes(statements)
+
     def positions_matching(self, name: str, column: str, values: Sequence[str]) -> list[int]:
         """Positions whose ``column`` (sample_id or a hash column) is one of ``values``."""
         if column not in ("sample_id", "url_sha256", "md5", "sha256"):

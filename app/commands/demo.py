@@ -80,7 +80,15 @@ def demo(
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
     ingested = time.perf_counter()
-    _after_ingest(settings, DEMO_NAME)
+    try:
+        _after_ingest(settings, DEMO_NAME)
+    except Exception as error:  # the catalog is usable without vectors: say so, keep it
+        typer.echo(
+            f"loupe demo: the catalog is built, but search by meaning is not: {error} "
+            f"(retry with `loupe embed {DEMO_NAME}` then `loupe index {DEMO_NAME}`)",
+            err=True,
+        )
+        raise typer.Exit(code=2) from None
     finished = time.perf_counter()
     typer.echo(
         f"Built the demo dataset: {manifest.row_count} records in {paths.root} "
@@ -90,6 +98,20 @@ def demo(
 
 
 def _after_ingest(settings: Settings, name: str) -> None:
-    """Steps that run once the demo catalog exists (embeddings, indexes). Nothing yet: the
-    vectors part plugs in here, so `loupe demo` alone gives a fully searchable demo."""
-    return None
+    """Embeddings and FAISS indexes, so that `loupe demo` alone gives a demo that searches by
+    meaning: the configured OpenCLIP model (untrained unless LOUPE_CLIP_WEIGHTS names real
+    weights) for images, the packaged MiniLM for captions."""
+    from app.catalog.layout import DatasetPaths
+    from app.vectors.build import build_all
+    from app.vectors.embed import embed_dataset
+    from app.vectors.models import Encoders
+
+    paths = DatasetPaths(settings.dataset_dir(name))
+    embed_dataset(
+        paths,
+        Encoders.from_settings(settings),
+        max_pixels=settings.max_image_pixels,
+        state_dir=settings.state_dir,
+        progress=True,
+    )
+    build_all(paths, duplicate_threshold=settings.duplicate_threshold, progress=True)

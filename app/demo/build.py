@@ -41,8 +41,18 @@ REUSE_CAPTION_SHARE = 0.4  # near-duplicates that keep the original's caption (r
 WATERMARK_TEXTS = ("© stockhub", "dreamstock", "© stocklane", "PREVIEW")
 
 # Scikit-image's grey test images: hue shifts do nothing to them, so they are not offered.
-_GREY_BASES = {"camera", "coins", "horse", "brick", "grass", "gravel", "text", "cell", "clock",
-               "checkerboard"}
+_GREY_BASES = {
+    "camera",
+    "coins",
+    "horse",
+    "brick",
+    "grass",
+    "gravel",
+    "text",
+    "cell",
+    "clock",
+    "checkerboard",
+}
 _SIDES = np.array([512, 480, 448, 400, 384, 320, 300, 256, 224, 200, 160, 128])
 _SIDE_WEIGHTS = np.array([10, 3, 4, 3, 5, 5, 2, 5, 2, 2, 1, 1], dtype=float)
 
@@ -87,19 +97,32 @@ def _draw_variant(rng: np.random.Generator, base: str) -> Variant:
         rotate = int(rng.choice([-1, 1]) * rng.integers(2, 13))
     else:
         rotate = 0
-    colours = ["none", "sepia", "warm"] if base in _GREY_BASES else \
-        ["none", "grey", "sepia", "hue", "warm"]
-    colour_weights = np.array([0.7, 0.1, 0.2] if base in _GREY_BASES else
-                              [0.62, 0.12, 0.06, 0.12, 0.08])
+    colours = (
+        ["none", "sepia", "warm"]
+        if base in _GREY_BASES
+        else ["none", "grey", "sepia", "hue", "warm"]
+    )
+    colour_weights = np.array(
+        [0.7, 0.1, 0.2] if base in _GREY_BASES else [0.62, 0.12, 0.06, 0.12, 0.08]
+    )
     colour = colours[int(rng.choice(len(colours), p=colour_weights / colour_weights.sum()))]
-    hue_shift = round(float(rng.choice([-1, 1]) * rng.uniform(0.08, 0.5)), 3) \
-        if colour == "hue" else 0.0
+    hue_shift = (
+        round(float(rng.choice([-1, 1]) * rng.uniform(0.08, 0.5)), 3) if colour == "hue" else 0.0
+    )
     side = int(rng.choice(_SIDES, p=_SIDE_WEIGHTS / _SIDE_WEIGHTS.sum()))
     # Do not blow small crops up much past their real size.
     side = max(64, min(side, round(max(width, height) * kept * 1.1)))
     quality = int(rng.integers(72, 96))
-    return Variant(base=base, crop=crop, flip=flip, rotate=rotate, colour=colour,
-                   hue_shift=hue_shift, side=side, quality=quality)
+    return Variant(
+        base=base,
+        crop=crop,
+        flip=flip,
+        rotate=rotate,
+        colour=colour,
+        hue_shift=hue_shift,
+        side=side,
+        quality=quality,
+    )
 
 
 def _near_duplicate(rng: np.random.Generator, original: Variant, kind: str) -> Variant:
@@ -112,8 +135,12 @@ def _near_duplicate(rng: np.random.Generator, original: Variant, kind: str) -> V
         left, top, right, bottom = original.crop or (0.0, 0.0, 1.0, 1.0)
         w, h = right - left, bottom - top
         cut = [float(rng.uniform(0.01, 0.04)) for _ in range(4)]
-        crop = (round(left + w * cut[0], 3), round(top + h * cut[1], 3),
-                round(right - w * cut[2], 3), round(bottom - h * cut[3], 3))
+        crop = (
+            round(left + w * cut[0], 3),
+            round(top + h * cut[1], 3),
+            round(right - w * cut[2], 3),
+            round(bottom - h * cut[3], 3),
+        )
         return original.derive(crop=crop)
     if kind == "rescale":
         return original.derive(side=max(64, round(original.side * rng.uniform(0.55, 0.85))))
@@ -138,8 +165,11 @@ def _plan(rng: np.random.Generator, n_records: int) -> list[_Planned]:
         if rng.random() < CLUSTER_SHARE:
             for _ in range(int(rng.integers(1, 5))):
                 kind = kinds[int(rng.choice(len(kinds), p=kind_weights))]
-                copy_scores = image if kind == "copy" else scores.near_duplicate_scores(
-                    rng, image, watermarked=kind == "watermark")
+                copy_scores = (
+                    image
+                    if kind == "copy"
+                    else scores.near_duplicate_scores(rng, image, watermarked=kind == "watermark")
+                )
                 planned.append(
                     _Planned(_near_duplicate(rng, variant, kind), group, kind, copy_scores)
                 )
@@ -189,20 +219,26 @@ def build_demo_source(
         stock = item.dup_kind == "watermark" or rng.random() < STOCK_SHARE
         html = rng.random() < captions.HTML_SHARE
         monochrome = item.variant.colour in ("grey", "sepia")
-        if item.dup_kind != "original" and not stock and item.dup_group in cluster_caption \
-                and rng.random() < REUSE_CAPTION_SHARE:
+        if (
+            item.dup_kind != "original"
+            and not stock
+            and item.dup_group in cluster_caption
+            and rng.random() < REUSE_CAPTION_SHARE
+        ):
             text, language = cluster_caption[item.dup_group]
         elif html:
             language = "en"
-            text = captions.make_caption(rng, item.variant.base, language, stock=False,
-                                         monochrome=monochrome, html=True)
+            text = captions.make_caption(
+                rng, item.variant.base, language, stock=False, monochrome=monochrome, html=True
+            )
         else:
             language = captions.pick_language(rng)
             if language is None:
                 text = captions.nolang_caption(rng)
             else:
-                text = captions.make_caption(rng, item.variant.base, language, stock=stock,
-                                             monochrome=monochrome)
+                text = captions.make_caption(
+                    rng, item.variant.base, language, stock=stock, monochrome=monochrome
+                )
         if item.dup_kind == "original":
             cluster_caption[item.dup_group] = (text, language)
 
@@ -248,27 +284,31 @@ def build_demo_source(
     return DemoSource(parquet=parquet, images_dir=images_dir, provenance=provenance_path)
 
 
-LAION_SCHEMA = pa.schema([
-    ("SAMPLE_ID", pa.int64()),
-    ("URL", pa.string()),
-    ("TEXT", pa.string()),
-    ("LANGUAGE", pa.string()),
-    ("WIDTH", pa.int64()),
-    ("HEIGHT", pa.int64()),
-    ("LICENSE", pa.string()),
-    ("NSFW", pa.string()),
-    ("similarity", pa.float64()),
-    ("punsafe", pa.float64()),
-    ("pwatermark", pa.float64()),
-    ("aesthetic", pa.float64()),
-    ("md5", pa.string()),
-    ("hash", pa.int64()),
-])
+LAION_SCHEMA = pa.schema(
+    [
+        ("SAMPLE_ID", pa.int64()),
+        ("URL", pa.string()),
+        ("TEXT", pa.string()),
+        ("LANGUAGE", pa.string()),
+        ("WIDTH", pa.int64()),
+        ("HEIGHT", pa.int64()),
+        ("LICENSE", pa.string()),
+        ("NSFW", pa.string()),
+        ("similarity", pa.float64()),
+        ("punsafe", pa.float64()),
+        ("pwatermark", pa.float64()),
+        ("aesthetic", pa.float64()),
+        ("md5", pa.string()),
+        ("hash", pa.int64()),
+    ]
+)
 
-PROVENANCE_SCHEMA = pa.schema([
-    ("SAMPLE_ID", pa.int64()),
-    ("base", pa.string()),
-    ("recipe", pa.string()),
-    ("dup_group", pa.int64()),
-    ("dup_kind", pa.string()),
-])
+PROVENANCE_SCHEMA = pa.schema(
+    [
+        ("SAMPLE_ID", pa.int64()),
+        ("base", pa.string()),
+        ("recipe", pa.string()),
+        ("dup_group", pa.int64()),
+        ("dup_kind", pa.string()),
+    ]
+)

@@ -13,38 +13,63 @@ import numpy as np
 
 # ISO 639-1 code -> share of records. English is the majority, like LAION-2B-en vs -multi.
 LANGUAGE_SHARES: dict[str, float] = {
-    "en": 0.56, "de": 0.08, "fr": 0.07, "es": 0.07, "it": 0.04, "nl": 0.03, "pt": 0.04,
-    "ja": 0.035, "zh": 0.035, "pl": 0.015, "ru": 0.015,
+    "en": 0.56,
+    "de": 0.08,
+    "fr": 0.07,
+    "es": 0.07,
+    "it": 0.04,
+    "nl": 0.03,
+    "pt": 0.04,
+    "ja": 0.035,
+    "zh": 0.035,
+    "pl": 0.015,
+    "ru": 0.015,
 }
 NOLANG_SHARE = 0.02  # captions with no confident language (LANGUAGE is null)
 HTML_SHARE = 0.015  # captions with <, >, &, quotes
 
 SUBJECTS: dict[str, dict[str, list[str]]] = {
     "astronaut": {
-        "en": ["astronaut Eileen Collins in an orange flight suit",
-               "NASA astronaut portrait with the American flag",
-               "female astronaut posing next to a space shuttle model"],
-        "de": ["Astronautin Eileen Collins im orangefarbenen Raumanzug",
-               "NASA-Astronautin vor der amerikanischen Flagge"],
-        "fr": ["l'astronaute Eileen Collins en combinaison orange",
-               "portrait d'une astronaute de la NASA"],
-        "es": ["la astronauta Eileen Collins con traje naranja",
-               "retrato de una astronauta de la NASA"],
-        "it": ["l'astronauta Eileen Collins in tuta arancione",
-               "ritratto di un'astronauta della NASA"],
+        "en": [
+            "astronaut Eileen Collins in an orange flight suit",
+            "NASA astronaut portrait with the American flag",
+            "female astronaut posing next to a space shuttle model",
+        ],
+        "de": [
+            "Astronautin Eileen Collins im orangefarbenen Raumanzug",
+            "NASA-Astronautin vor der amerikanischen Flagge",
+        ],
+        "fr": [
+            "l'astronaute Eileen Collins en combinaison orange",
+            "portrait d'une astronaute de la NASA",
+        ],
+        "es": [
+            "la astronauta Eileen Collins con traje naranja",
+            "retrato de una astronauta de la NASA",
+        ],
+        "it": [
+            "l'astronauta Eileen Collins in tuta arancione",
+            "ritratto di un'astronauta della NASA",
+        ],
         "nl": ["astronaut Eileen Collins in oranje ruimtepak", "portret van een NASA-astronaut"],
-        "pt": ["a astronauta Eileen Collins com traje laranja",
-               "retrato de uma astronauta da NASA"],
-        "ja": ["オレンジ色の宇宙服を着た宇宙飛行士アイリーン・コリンズ",
-               "NASAの女性宇宙飛行士の肖像"],
+        "pt": [
+            "a astronauta Eileen Collins com traje laranja",
+            "retrato de uma astronauta da NASA",
+        ],
+        "ja": [
+            "オレンジ色の宇宙服を着た宇宙飛行士アイリーン・コリンズ",
+            "NASAの女性宇宙飛行士の肖像",
+        ],
         "zh": ["身穿橙色宇航服的宇航员艾琳·柯林斯", "NASA女宇航员肖像"],
         "pl": ["astronautka Eileen Collins w pomarańczowym kombinezonie"],
         "ru": ["астронавт Эйлин Коллинз в оранжевом скафандре"],
     },
     "camera": {
-        "en": ["photographer with a camera on a tripod",
-               "black and white photo of a man behind a film camera",
-               "cameraman shooting in a park"],
+        "en": [
+            "photographer with a camera on a tripod",
+            "black and white photo of a man behind a film camera",
+            "cameraman shooting in a park",
+        ],
         "de": ["Fotograf mit Kamera auf einem Stativ", "Kameramann im Park"],
         "fr": ["photographe avec un appareil sur trépied", "caméraman dans un parc"],
         "es": ["fotógrafo con una cámara sobre un trípode", "camarógrafo en un parque"],
@@ -57,8 +82,11 @@ SUBJECTS: dict[str, dict[str, list[str]]] = {
         "ru": ["фотограф с камерой на штативе"],
     },
     "coffee": {
-        "en": ["cup of espresso on a red saucer", "coffee cup on a wooden table",
-               "morning coffee in a red cup with a spoon"],
+        "en": [
+            "cup of espresso on a red saucer",
+            "coffee cup on a wooden table",
+            "morning coffee in a red cup with a spoon",
+        ],
         "de": ["Espressotasse auf rotem Unterteller", "Kaffeetasse auf einem Holztisch"],
         "fr": ["tasse d'espresso sur une soucoupe rouge", "tasse de café sur une table en bois"],
         "es": ["taza de café expreso sobre un plato rojo", "taza de café en una mesa de madera"],
@@ -71,8 +99,11 @@ SUBJECTS: dict[str, dict[str, list[str]]] = {
         "ru": ["чашка эспрессо на красном блюдце"],
     },
     "chelsea": {
-        "en": ["tabby cat looking at the camera", "close-up of a cat's face with green eyes",
-               "cute kitten portrait"],
+        "en": [
+            "tabby cat looking at the camera",
+            "close-up of a cat's face with green eyes",
+            "cute kitten portrait",
+        ],
         "de": ["getigerte Katze schaut in die Kamera", "Katzengesicht mit grünen Augen"],
         "fr": ["chat tigré qui regarde l'objectif", "portrait d'un chat aux yeux verts"],
         "es": ["gato atigrado mirando a la cámara", "cara de gato con ojos verdes"],
@@ -85,8 +116,11 @@ SUBJECTS: dict[str, dict[str, list[str]]] = {
         "ru": ["полосатая кошка смотрит в камеру"],
     },
     "coins": {
-        "en": ["ancient Greek coins from Pompeii", "collection of old silver coins",
-               "antique coins laid out in rows"],
+        "en": [
+            "ancient Greek coins from Pompeii",
+            "collection of old silver coins",
+            "antique coins laid out in rows",
+        ],
         "de": ["antike griechische Münzen aus Pompeji", "Sammlung alter Silbermünzen"],
         "fr": ["pièces grecques antiques de Pompéi", "collection de vieilles pièces d'argent"],
         "es": ["monedas griegas antiguas de Pompeya", "colección de monedas antiguas"],
@@ -112,12 +146,17 @@ SUBJECTS: dict[str, dict[str, list[str]]] = {
         "ru": ["силуэт чёрной лошади"],
     },
     "rocket": {
-        "en": ["Falcon 9 rocket on the launch pad at night", "SpaceX rocket launch tower",
-               "rocket ready for launch at Cape Canaveral"],
+        "en": [
+            "Falcon 9 rocket on the launch pad at night",
+            "SpaceX rocket launch tower",
+            "rocket ready for launch at Cape Canaveral",
+        ],
         "de": ["Falcon-9-Rakete nachts auf der Startrampe", "Raketenstart in Cape Canaveral"],
         "fr": ["fusée Falcon 9 sur le pas de tir la nuit", "lancement de fusée à Cap Canaveral"],
-        "es": ["cohete Falcon 9 en la plataforma de lanzamiento",
-               "lanzamiento de cohete en Cabo Cañaveral"],
+        "es": [
+            "cohete Falcon 9 en la plataforma de lanzamiento",
+            "lanzamiento de cohete en Cabo Cañaveral",
+        ],
         "it": ["razzo Falcon 9 sulla rampa di lancio di notte"],
         "nl": ["Falcon 9-raket 's nachts op het lanceerplatform"],
         "pt": ["foguete Falcon 9 na plataforma de lançamento"],
@@ -127,8 +166,11 @@ SUBJECTS: dict[str, dict[str, list[str]]] = {
         "ru": ["ракета Falcon 9 на стартовой площадке ночью"],
     },
     "hubble": {
-        "en": ["Hubble deep field galaxies", "thousands of galaxies in deep space",
-               "space wallpaper with stars and galaxies"],
+        "en": [
+            "Hubble deep field galaxies",
+            "thousands of galaxies in deep space",
+            "space wallpaper with stars and galaxies",
+        ],
         "de": ["Galaxien im Hubble Deep Field", "Sterne und Galaxien im Weltall"],
         "fr": ["galaxies du champ profond de Hubble", "étoiles et galaxies dans l'espace"],
         "es": ["galaxias del campo profundo del Hubble", "estrellas y galaxias en el espacio"],
@@ -206,8 +248,10 @@ SUBJECTS: dict[str, dict[str, list[str]]] = {
         "ru": ["фотография глазного дна здоровой сетчатки"],
     },
     "ihc": {
-        "en": ["immunohistochemistry stained tissue under the microscope",
-               "colon glands histology slide"],
+        "en": [
+            "immunohistochemistry stained tissue under the microscope",
+            "colon glands histology slide",
+        ],
         "de": ["immunhistochemisch gefärbtes Gewebe unter dem Mikroskop"],
         "fr": ["tissu coloré par immunohistochimie au microscope"],
         "es": ["tejido teñido por inmunohistoquímica al microscopio"],
@@ -272,8 +316,11 @@ SUBJECTS: dict[str, dict[str, list[str]]] = {
         "ru": ["чёрно-белый шахматный узор"],
     },
     "grace_hopper": {
-        "en": ["portrait of Rear Admiral Grace Hopper", "Grace Hopper in US Navy uniform",
-               "computer scientist Grace Hopper official portrait"],
+        "en": [
+            "portrait of Rear Admiral Grace Hopper",
+            "Grace Hopper in US Navy uniform",
+            "computer scientist Grace Hopper official portrait",
+        ],
         "de": ["Porträt von Grace Hopper in Uniform der US Navy"],
         "fr": ["portrait de Grace Hopper en uniforme de l'US Navy"],
         "es": ["retrato de Grace Hopper con uniforme de la Marina"],
@@ -302,15 +349,44 @@ SUBJECTS: dict[str, dict[str, list[str]]] = {
 
 # Plain templates: how the description shows up on shops, blogs and galleries.
 TEMPLATES: dict[str, list[str]] = {
-    "en": ["{S}", "{s}", "a photo of {s}", "Close-up of {s}", "{S} HD wallpaper",
-           "{S} #{tag} #photography", "Buy {s} canvas print", "{S} by {name}",
-           "{S} | {site}", "{S}, {year}", "{S} - image {num}", "Image result for {s}"],
-    "de": ["{S}", "Foto von {s}", "{S} – Bild {num}", "Nahaufnahme: {s}",
-           "{S} Poster online kaufen", "{S} | {site}"],
-    "fr": ["{S}", "Photo de {s}", "Gros plan : {s}", "{S} - image {num}",
-           "Affiche {s} en vente", "{S} | {site}"],
-    "es": ["{S}", "Foto de {s}", "Primer plano de {s}", "{S} - imagen {num}",
-           "Comprar póster de {s}", "{S} | {site}"],
+    "en": [
+        "{S}",
+        "{s}",
+        "a photo of {s}",
+        "Close-up of {s}",
+        "{S} HD wallpaper",
+        "{S} #{tag} #photography",
+        "Buy {s} canvas print",
+        "{S} by {name}",
+        "{S} | {site}",
+        "{S}, {year}",
+        "{S} - image {num}",
+        "Image result for {s}",
+    ],
+    "de": [
+        "{S}",
+        "Foto von {s}",
+        "{S} – Bild {num}",
+        "Nahaufnahme: {s}",
+        "{S} Poster online kaufen",
+        "{S} | {site}",
+    ],
+    "fr": [
+        "{S}",
+        "Photo de {s}",
+        "Gros plan : {s}",
+        "{S} - image {num}",
+        "Affiche {s} en vente",
+        "{S} | {site}",
+    ],
+    "es": [
+        "{S}",
+        "Foto de {s}",
+        "Primer plano de {s}",
+        "{S} - imagen {num}",
+        "Comprar póster de {s}",
+        "{S} | {site}",
+    ],
     "it": ["{S}", "Foto di {s}", "Primo piano di {s}", "{S} - immagine {num}", "{S} | {site}"],
     "nl": ["{S}", "Foto van {s}", "Close-up van {s}", "{S} kopen als poster", "{S} | {site}"],
     "pt": ["{S}", "Foto de {s}", "Close de {s}", "{S} - imagem {num}", "{S} | {site}"],
@@ -322,9 +398,14 @@ TEMPLATES: dict[str, list[str]] = {
 
 # Stock-photo templates: their images are the ones most likely to carry a watermark.
 STOCK_TEMPLATES: dict[str, list[str]] = {
-    "en": ["Stock Photo - {S}", "{S} - Stock Image", "{S} Royalty Free Stock Photo",
-           "{S} stock image. Image of {kw}", "{S} Stock Photos and Images. {num} {S} pictures",
-           "Royalty-free stock photo ID: {num} - {s}"],
+    "en": [
+        "Stock Photo - {S}",
+        "{S} - Stock Image",
+        "{S} Royalty Free Stock Photo",
+        "{S} stock image. Image of {kw}",
+        "{S} Stock Photos and Images. {num} {S} pictures",
+        "Royalty-free stock photo ID: {num} - {s}",
+    ],
     "de": ["Stockfoto - {S}", "{S} – Stockfoto", "{S} Lizenzfreies Bild {num}"],
     "fr": ["Banque d'images - {S}", "{S} - Photo de stock libre de droits"],
     "es": ["Foto de archivo - {S}", "{S} - Foto de stock libre de derechos"],
@@ -339,18 +420,26 @@ STOCK_TEMPLATES: dict[str, list[str]] = {
 
 # Added to captions of grey or sepia variants now and then: people describe what they see.
 MONOCHROME: dict[str, str] = {
-    "en": "black and white", "de": "schwarz-weiß", "fr": "noir et blanc",
-    "es": "blanco y negro", "it": "bianco e nero", "nl": "zwart-wit", "pt": "preto e branco",
-    "ja": "モノクロ", "zh": "黑白", "pl": "czarno-białe", "ru": "чёрно-белое",
+    "en": "black and white",
+    "de": "schwarz-weiß",
+    "fr": "noir et blanc",
+    "es": "blanco y negro",
+    "it": "bianco e nero",
+    "nl": "zwart-wit",
+    "pt": "preto e branco",
+    "ja": "モノクロ",
+    "zh": "黑白",
+    "pl": "czarno-białe",
+    "ru": "чёрно-белое",
 }
 
 # Alt text with characters a page must escape; two are the kind of probe that crawls do contain.
 HTML_TEMPLATES: list[str] = [
     "<b>{S}</b> & more",
-    "{S} \"limited edition\" print & frame",
+    '{S} "limited edition" print & frame',
     "{S} – it's <3",
     "Tom & Jerry's <i>{s}</i>",
-    "{S} <script>alert(\"x\")</script>",
+    '{S} <script>alert("x")</script>',
     "<img src=x onerror=alert(1)> {s}",
     "{S} 5 < 10 > 3 && 'quoted'",
     "&lt;{s}&gt; &amp; friends",
@@ -396,10 +485,14 @@ def nolang_caption(rng: np.random.Generator) -> str:
     if style == 1:
         return f"DSC{int(rng.integers(1, 99999)):05d}"
     if style == 2:
-        day = f"{int(rng.integers(2012, 2022))}{int(rng.integers(1, 13)):02d}" \
-              f"{int(rng.integers(1, 29)):02d}"
-        time = f"{int(rng.integers(0, 24)):02d}{int(rng.integers(0, 60)):02d}" \
-               f"{int(rng.integers(0, 60)):02d}"
+        day = (
+            f"{int(rng.integers(2012, 2022))}{int(rng.integers(1, 13)):02d}"
+            f"{int(rng.integers(1, 29)):02d}"
+        )
+        time = (
+            f"{int(rng.integers(0, 24)):02d}{int(rng.integers(0, 60)):02d}"
+            f"{int(rng.integers(0, 60)):02d}"
+        )
         return f"{day}_{time}"
     return f"image ({int(rng.integers(1, 40))})"
 

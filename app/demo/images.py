@@ -60,51 +60,135 @@ _SK = "scikit-image 0.26"
 _MPL = "matplotlib 3.10"
 
 BASE_IMAGES: tuple[BaseImage, ...] = (
-    BaseImage("astronaut", _SK, "skimage.data.astronaut()",
-              "NASA (Great Images database); astronaut Eileen Collins",
-              "Public domain (no known copyright restrictions)", 3.0),
-    BaseImage("camera", _SK, "skimage.data.camera()", "Lav Varshney",
-              "CC0 1.0", 2.0),
-    BaseImage("coffee", _SK, "skimage.data.coffee()",
-              "Rachel Michetti, courtesy of Pikolo Espresso Bar", "CC0 1.0", 3.0),
-    BaseImage("chelsea", _SK, "skimage.data.chelsea()", "Stefan van der Walt",
-              "CC0 1.0", 3.0),
-    BaseImage("coins", _SK, "skimage.data.coins()",
-              "Brooklyn Museum Collection (Greek coins from Pompeii)",
-              "No known copyright restrictions", 2.0),
-    BaseImage("horse", _SK, "skimage.data.horse()",
-              "Andreas Preuss (marauder), openclipart.org", "CC0 1.0", 1.5),
-    BaseImage("rocket", _SK, "skimage.data.rocket()",
-              "SpaceX (DSCOVR launch on Falcon 9)", "Public domain (released by SpaceX)", 2.5),
-    BaseImage("hubble", _SK, "skimage.data.hubble_deep_field()",
-              "NASA / HubbleSite (Hubble eXtreme Deep Field)", "Public domain (NASA)", 2.0),
-    BaseImage("brick", _SK, "skimage.data.brick()", "CC0Textures (Bricks25), processed by "
-              "the scikit-image team", "CC0 1.0", 1.0),
-    BaseImage("grass", _SK, "skimage.data.grass()", "linolafett on DeviantArt (Grass 01)",
-              "CC0 1.0", 1.0),
-    BaseImage("gravel", _SK, "skimage.data.gravel()", "CC0Textures (Gravel04)",
-              "CC0 1.0", 1.0),
-    BaseImage("text", _SK, "skimage.data.text()", "Wikipedia (File:Corner.png)",
-              "Public domain", 1.0),
-    BaseImage("retina", _SK, "skimage.data.retina()",
-              "Mikael Häggström, Wikimedia Commons", "CC0 1.0", 1.5),
-    BaseImage("ihc", _SK, "skimage.data.immunohistochemistry()",
-              "Center for Microscopy And Molecular Imaging (CMMI)",
-              "No known copyright restrictions", 1.5),
-    BaseImage("cell", _SK, "skimage.data.cell()",
-              "quantitative phase image (qpformat), scikit-image data", "CC0 1.0", 1.0),
-    BaseImage("clock", _SK, "skimage.data.clock()", "Stefan van der Walt",
-              "Public domain (released by the photographer)", 1.5),
-    BaseImage("colorwheel", _SK, "skimage.data.colorwheel()", "the scikit-image team",
-              "BSD-3-Clause (scikit-image package licence)", 1.0),
-    BaseImage("checkerboard", _SK, "skimage.data.checkerboard()", "the scikit-image team",
-              "BSD-3-Clause (scikit-image package licence)", 0.7),
-    BaseImage("grace_hopper", _MPL, "mpl-data/sample_data/grace_hopper.jpg",
-              "U.S. Navy official portrait of Commodore Grace M. Hopper",
-              "Public domain (work of the U.S. federal government)", 2.5),
-    BaseImage("gift", _MPL, "mpl-data/sample_data/Minduka_Present_Blue_Pack.png",
-              "Minduka, openclipart.org (as named by the file)",
-              "Public domain (openclipart dedication)", 1.5),
+    BaseImage(
+        "astronaut",
+        _SK,
+        "skimage.data.astronaut()",
+        "NASA (Great Images database); astronaut Eileen Collins",
+        "Public domain (no known copyright restrictions)",
+        3.0,
+    ),
+    BaseImage("camera", _SK, "skimage.data.camera()", "Lav Varshney", "CC0 1.0", 2.0),
+    BaseImage(
+        "coffee",
+        _SK,
+        "skimage.data.coffee()",
+        "Rachel Michetti, courtesy of Pikolo Espresso Bar",
+        "CC0 1.0",
+        3.0,
+    ),
+    BaseImage("chelsea", _SK, "skimage.data.chelsea()", "Stefan van der Walt", "CC0 1.0", 3.0),
+    BaseImage(
+        "coins",
+        _SK,
+        "skimage.data.coins()",
+        "Brooklyn Museum Collection (Greek coins from Pompeii)",
+        "No known copyright restrictions",
+        2.0,
+    ),
+    BaseImage(
+        "horse",
+        _SK,
+        "skimage.data.horse()",
+        "Andreas Preuss (marauder), openclipart.org",
+        "CC0 1.0",
+        1.5,
+    ),
+    BaseImage(
+        "rocket",
+        _SK,
+        "skimage.data.rocket()",
+        "SpaceX (DSCOVR launch on Falcon 9)",
+        "Public domain (released by SpaceX)",
+        2.5,
+    ),
+    BaseImage(
+        "hubble",
+        _SK,
+        "skimage.data.hubble_deep_field()",
+        "NASA / HubbleSite (Hubble eXtreme Deep Field)",
+        "Public domain (NASA)",
+        2.0,
+    ),
+    BaseImage(
+        "brick",
+        _SK,
+        "skimage.data.brick()",
+        "CC0Textures (Bricks25), processed by the scikit-image team",
+        "CC0 1.0",
+        1.0,
+    ),
+    BaseImage(
+        "grass", _SK, "skimage.data.grass()", "linolafett on DeviantArt (Grass 01)", "CC0 1.0", 1.0
+    ),
+    BaseImage("gravel", _SK, "skimage.data.gravel()", "CC0Textures (Gravel04)", "CC0 1.0", 1.0),
+    BaseImage(
+        "text", _SK, "skimage.data.text()", "Wikipedia (File:Corner.png)", "Public domain", 1.0
+    ),
+    BaseImage(
+        "retina",
+        _SK,
+        "skimage.data.retina()",
+        "Mikael Häggström, Wikimedia Commons",
+        "CC0 1.0",
+        1.5,
+    ),
+    BaseImage(
+        "ihc",
+        _SK,
+        "skimage.data.immunohistochemistry()",
+        "Center for Microscopy And Molecular Imaging (CMMI)",
+        "No known copyright restrictions",
+        1.5,
+    ),
+    BaseImage(
+        "cell",
+        _SK,
+        "skimage.data.cell()",
+        "quantitative phase image (qpformat), scikit-image data",
+        "CC0 1.0",
+        1.0,
+    ),
+    BaseImage(
+        "clock",
+        _SK,
+        "skimage.data.clock()",
+        "Stefan van der Walt",
+        "Public domain (released by the photographer)",
+        1.5,
+    ),
+    BaseImage(
+        "colorwheel",
+        _SK,
+        "skimage.data.colorwheel()",
+        "the scikit-image team",
+        "BSD-3-Clause (scikit-image package licence)",
+        1.0,
+    ),
+    BaseImage(
+        "checkerboard",
+        _SK,
+        "skimage.data.checkerboard()",
+        "the scikit-image team",
+        "BSD-3-Clause (scikit-image package licence)",
+        0.7,
+    ),
+    BaseImage(
+        "grace_hopper",
+        _MPL,
+        "mpl-data/sample_data/grace_hopper.jpg",
+        "U.S. Navy official portrait of Commodore Grace M. Hopper",
+        "Public domain (work of the U.S. federal government)",
+        2.5,
+    ),
+    BaseImage(
+        "gift",
+        _MPL,
+        "mpl-data/sample_data/Minduka_Present_Blue_Pack.png",
+        "Minduka, openclipart.org (as named by the file)",
+        "Public domain (openclipart dedication)",
+        1.5,
+    ),
 )
 
 BY_KEY: dict[str, BaseImage] = {base.key: base for base in BASE_IMAGES}
@@ -219,8 +303,14 @@ def _stamp(image: Image.Image, text: str) -> Image.Image:
     draw = ImageDraw.Draw(overlay)
     for row in range(3):
         y = int(height * (0.2 + 0.3 * row))
-        draw.text((width * 0.08, y), text, font=font, fill=(255, 255, 255, 110),
-                  stroke_width=1, stroke_fill=(0, 0, 0, 60))
+        draw.text(
+            (width * 0.08, y),
+            text,
+            font=font,
+            fill=(255, 255, 255, 110),
+            stroke_width=1,
+            stroke_fill=(0, 0, 0, 60),
+        )
     return Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
 
 
@@ -240,8 +330,12 @@ def render(variant: Variant) -> Image.Image:
     if variant.crop:
         left, top, right, bottom = variant.crop
         width, height = image.size
-        box = (round(left * width), round(top * height), round(right * width),
-               round(bottom * height))
+        box = (
+            round(left * width),
+            round(top * height),
+            round(right * width),
+            round(bottom * height),
+        )
         image = image.crop(box)
     if variant.flip == "h":
         image = ImageOps.mirror(image)
@@ -249,8 +343,11 @@ def render(variant: Variant) -> Image.Image:
         image = ImageOps.flip(image)
     if variant.rotate in (90, 180, 270):
         image = image.transpose(
-            {90: Image.Transpose.ROTATE_90, 180: Image.Transpose.ROTATE_180,
-             270: Image.Transpose.ROTATE_270}[variant.rotate]
+            {
+                90: Image.Transpose.ROTATE_90,
+                180: Image.Transpose.ROTATE_180,
+                270: Image.Transpose.ROTATE_270,
+            }[variant.rotate]
         )
     elif variant.rotate:
         # A small tilt, then the largest upright rectangle inside it: no black corners.
@@ -281,4 +378,3 @@ def encode_jpeg(image: Image.Image, quality: int) -> bytes:
     # No EXIF, no timestamp, fixed subsampling: the same recipe always gives the same bytes.
     image.save(buffer, format="JPEG", quality=quality, subsampling=2, optimize=False)
     return buffer.getvalue()
-

@@ -27,10 +27,26 @@ STOCK_WATERMARK_SHARE = 0.4  # stock-site images with a high watermark score
 # Aesthetic taste of the predictor, per base image: photos of things people like score higher
 # than test patterns and textures. The means average near LAION's 5.3.
 BASE_AESTHETIC: dict[str, float] = {
-    "astronaut": 5.7, "camera": 5.2, "coffee": 6.0, "chelsea": 6.1, "coins": 4.9,
-    "horse": 4.6, "rocket": 5.8, "hubble": 6.2, "brick": 4.6, "grass": 4.8, "gravel": 4.4,
-    "text": 4.0, "retina": 4.9, "ihc": 5.1, "cell": 4.3, "clock": 4.5, "colorwheel": 5.2,
-    "checkerboard": 3.9, "grace_hopper": 5.6, "gift": 4.9,
+    "astronaut": 5.7,
+    "camera": 5.2,
+    "coffee": 6.0,
+    "chelsea": 6.1,
+    "coins": 4.9,
+    "horse": 4.6,
+    "rocket": 5.8,
+    "hubble": 6.2,
+    "brick": 4.6,
+    "grass": 4.8,
+    "gravel": 4.4,
+    "text": 4.0,
+    "retina": 4.9,
+    "ihc": 5.1,
+    "cell": 4.3,
+    "clock": 4.5,
+    "colorwheel": 5.2,
+    "checkerboard": 3.9,
+    "grace_hopper": 5.6,
+    "gift": 4.9,
 }
 
 LICENSES: tuple[str, ...] = (

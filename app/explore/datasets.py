@@ -10,6 +10,7 @@ from pathlib import Path
 from app.catalog.layout import DATASET_NAME, DatasetPaths
 from app.catalog.manifest import Manifest, read_manifest
 from app.textsearch.search import TextIndex
+from app.vectors.search import VectorIndex
 
 log = logging.getLogger(__name__)
 
@@ -19,6 +20,7 @@ class DatasetHandle:
     paths: DatasetPaths
     manifest: Manifest
     _text: TextIndex | None = field(default=None, repr=False)
+    _vectors: VectorIndex | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
 
     @property
@@ -36,6 +38,14 @@ class DatasetHandle:
                 if self._text is None:
                     self._text = TextIndex(self.paths.text_index)
         return self._text
+
+    def vectors(self) -> VectorIndex:
+        """The FAISS indexes (memory-mapped), loaded on first use; missing kinds are noted."""
+        if self._vectors is None:
+            with self._lock:
+                if self._vectors is None:
+                    self._vectors = VectorIndex.load(self.paths)
+        return self._vectors
 
 
 def discover(data_dir: Path) -> dict[str, DatasetHandle]:

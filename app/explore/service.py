@@ -66,9 +66,14 @@ class Explorer:
         return conditions
 
     def conditions(
-        self, record_filter: RecordFilter, without: str | None = None
+        self, dataset: DatasetHandle, record_filter: RecordFilter, without: str | None = None
     ) -> list[Condition]:
-        return record_filter.conditions(without=without) + self.safety_conditions()
+        """The request's conditions plus the ones the server adds (classroom mode, hiding
+        near-duplicates), so every query path applies the same rules."""
+        conditions = record_filter.conditions(without=without) + self.safety_conditions()
+        if record_filter.nodup:
+            conditions.append(Condition("pos", "not_duplicate", dataset.name))
+        return conditions
 
     def restriction(self, dataset: DatasetHandle, record_filter: RecordFilter) -> list[int] | None:
         """Positions a request is restricted to by filters that are not catalog columns."""
@@ -91,7 +96,7 @@ class Explorer:
         after: int | None = None,
         seed: int = 0,
     ) -> BrowseResult:
-        conditions = self.conditions(record_filter)
+        conditions = self.conditions(dataset, record_filter)
         within = self.restriction(dataset, record_filter)
         if record_filter.q:
             if within is None and supports(conditions, sort):
@@ -217,7 +222,7 @@ class Explorer:
         within = self.restriction(dataset, record_filter)
         if not record_filter.q:
             return False, within
-        if within is None and supports(self.conditions(record_filter)):
+        if within is None and supports(self.conditions(dataset, record_filter)):
             return True, None
         return False, self._best_text_hits(dataset, record_filter, within)
 
@@ -228,7 +233,7 @@ class Explorer:
         hidden = self.hidden_positions.get(dataset.name, ())
         result: dict[str, list[FacetValue]] = {}
         for column in FACET_COLUMNS:
-            conditions = self.conditions(record_filter, without=column)
+            conditions = self.conditions(dataset, record_filter, without=column)
             if by_text:
                 pairs = dataset.text().facet(
                     record_filter.q or "", column, conditions, limit=limit, hidden=hidden
@@ -245,7 +250,7 @@ class Explorer:
     ) -> dict[str, Histogram]:
         by_text, within = self.scope(dataset, record_filter)
         hidden = self.hidden_positions.get(dataset.name, ())
-        conditions = self.conditions(record_filter)
+        conditions = self.conditions(dataset, record_filter)
         result: dict[str, Histogram] = {}
         for score in SCORE_DOMAINS:
             if by_text:

@@ -6,11 +6,11 @@ from dataclasses import asdict
 from typing import Any
 
 from anyio import to_thread
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, HTTPException, Path, Query, Request
 
-from app.deps import DatasetDep, DatasetsDep, ExplorerDep, FilterDep
-from app.web.browse import effective_sort, run_browse
-from app.web.params import PageDep
+from app.deps import DatasetDep, DatasetsDep, ExplorerDep, FilterDep, SettingsDep
+from app.web.browse import Answer, effective_sort, run_browse
+from app.web.params import PageDep, PageParams, SearchDep, SearchParams
 from app.web.render import url_with
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -32,25 +32,24 @@ async def list_datasets(datasets: DatasetsDep) -> list[dict[str, Any]]:
     ]
 
 
-@router.get("/records", summary="A page of records matching the filters (twin of /)")
-async def list_records(
+def records_body(
     request: Request,
-    dataset: DatasetDep,
-    explorer: ExplorerDep,
-    record_filter: FilterDep,
-    params: PageDep,
+    dataset_name: str,
+    sort: str,
+    params: PageParams,
+    answer: Answer,
 ) -> dict[str, Any]:
-    result = await run_browse(explorer, dataset, record_filter, params)
+    result = answer.result
     next_url = None
     if result.has_more:
         if result.next_after is not None:
             next_url = url_with(request, after=result.next_after, page=None)
         else:
             next_url = url_with(request, page=params.page + 1, after=None)
-    return {
-        "dataset": dataset.name,
+    body: dict[str, Any] = {
+        "dataset": dataset_name,
         "total": result.total,
-        "sort": effective_sort(record_filter, params),
+        "sort": sort,
         "offset": result.offset,
         "size": params.size,
         "approximate": result.approximate,
@@ -58,6 +57,67 @@ async def list_records(
         "next": next_url,
         "records": result.rows,
     }
+    if answer.like is not None:
+        body["like"] = answer.like["sample_id"]
+    return body
+
+
+@router.get("/records", summary="A page of records matching the filters (twin of /)")
+async def list_records(
+    request: Request,
+    dataset: DatasetDep,
+    record_filter: FilterDep,
+    params: PageDep,
+    search: SearchDep,
+) -> dict[str, Any]:
+    answer = await run_browse(request, dataset, record_filter, params, search)
+    return records_body(
+        request,
+        dataset.name,
+        answer.result.sort or effective_sort(record_filter, params),
+        params,
+        answer,
+    )
+
+
+@router.get(
+    "/search",
+    summary="Search by caption words (mode=text) or by meaning (mode=meaning), with filters",
+)
+async def search(
+    request: Request,
+    dataset: DatasetDep,
+    settings: SettingsDep,
+    record_filter: FilterDep,
+    search: SearchDep,
+    q: str = Query(..., min_length=1, max_length=200, description="The query."),
+    k: int = Query(50, ge=1, description="How many results (capped)."),
+) -> dict[str, Any]:
+    if k > settings.max_page_size:
+        raise HTTPException(400, detail=f"k is at most {settings.max_page_size} (got {k})")
+    params = PageParams(sort="", page=1, size=k, after=None, seed=1)
+    answer = await run_browse(request, dataset, record_filter, params, search)
+    return records_body(request, dataset.name, answer.result.sort, params, answer)
+
+
+@router.get(
+    "/records/{sample_id}/similar",
+    summary="The records whose images are most like this one's, with filters",
+)
+async def similar(
+    request: Request,
+    dataset: DatasetDep,
+    settings: SettingsDep,
+    record_filter: FilterDep,
+    sample_id: str = Path(..., max_length=200),
+    k: int = Query(50, ge=1, description="How many results (capped)."),
+) -> dict[str, Any]:
+    if k > settings.max_page_size:
+        raise HTTPException(400, detail=f"k is at most {settings.max_page_size} (got {k})")
+    params = PageParams(sort="", page=1, size=k, after=None, seed=1)
+    search = SearchParams(mode="meaning", like=sample_id, space="auto")
+    answer = await run_browse(request, dataset, record_filter, params, search)
+    return records_body(request, dataset.name, answer.result.sort, params, answer)
 
 
 @router.get("/records/{sample_id}", summary="One record, every column (twin of /records/{id})")

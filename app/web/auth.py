@@ -36,6 +36,8 @@ router = APIRouter(tags=["accounts"])
 
 CSRF_COOKIE = "loupe_csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# POST only because they carry an upload; they change nothing, so API clients need no token.
+READ_ONLY_POSTS = frozenset({"/api/search/image"})
 # Reachable without signing in even when LOUPE_REQUIRE_LOGIN is on.
 PUBLIC_PATHS = frozenset({"/login", "/logout"})
 _CSRF_KEY = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
@@ -107,7 +109,7 @@ async def csrf_protect(request: Request, identity: IdentityDep) -> None:
 
     ``guard`` already runs it for every route; a route may also name it (``CsrfDep``) to say so
     in its signature."""
-    if request.method not in SAFE_METHODS:
+    if request.method not in SAFE_METHODS and request.url.path not in READ_ONLY_POSTS:
         await check_csrf(request, identity)
 
 

@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlsplit
 
 from anyio import to_thread
-from fastapi import APIRouter, Form, Request
+from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
 from app.catalog.filters import RecordFilter
 from app.deps import DatasetDep, ExplorerDep, FilterDep, SettingsDep
 from app.explore.datasets import DatasetHandle
+from app.explore.semantic import SemanticSearch
 from app.explore.service import BrowseResult, Explorer
-from app.web.params import PageDep, PageParams
+from app.web.params import PageDep, PageParams, SearchDep, SearchParams
 from app.web.render import render
 
 router = APIRouter(tags=["pages"])
@@ -24,11 +27,53 @@ def effective_sort(record_filter: RecordFilter, params: PageParams) -> str:
     return "relevance" if record_filter.q else "similarity"
 
 
+@dataclass
+class Answer:
+    """A page of records, the filter its facets are counted under, and the record a
+    "more like this" started from."""
+
+    result: BrowseResult
+    facet_filter: RecordFilter
+    like: dict[str, Any] | None = None
+
+
 async def run_browse(
-    explorer: Explorer, dataset: DatasetHandle, record_filter: RecordFilter, params: PageParams
-) -> BrowseResult:
+    request: Request,
+    dataset: DatasetHandle,
+    record_filter: RecordFilter,
+    params: PageParams,
+    search: SearchParams,
+) -> Answer:
+    """The one query path behind the grid, /api/records and /api/search."""
+    explorer: Explorer = request.app.state.explorer
+    semantic: SemanticSearch = request.app.state.semantic
+    if search.like is not None:
+        like = await to_thread.run_sync(lambda: explorer.record(dataset, search.like))
+        if like is None:
+            raise HTTPException(404, detail=f"no record {search.like!r} in {dataset.name}")
+        without_words = record_filter.model_copy(update={"q": None})
+        result = await to_thread.run_sync(
+            lambda: semantic.like(
+                dataset, like["pos"], without_words, limit=params.size, offset=params.offset
+            )
+        )
+        return Answer(result, without_words, like)
+    if search.mode == "meaning" and record_filter.q:
+        words = record_filter.q
+        without_words = record_filter.model_copy(update={"q": None})
+        result = await to_thread.run_sync(
+            lambda: semantic.by_text(
+                dataset,
+                words,
+                without_words,
+                limit=params.size,
+                offset=params.offset,
+                space=search.space,  # type: ignore[arg-type]
+            )
+        )
+        return Answer(result, without_words)
     sort = effective_sort(record_filter, params)
-    return await to_thread.run_sync(
+    result = await to_thread.run_sync(
         lambda: explorer.browse(
             dataset,
             record_filter,
@@ -39,6 +84,7 @@ async def run_browse(
             seed=params.seed,
         )
     )
+    return Answer(result, record_filter)
 
 
 @router.get("/", summary="Browse the grid of records")
@@ -48,9 +94,10 @@ async def browse_page(
     explorer: ExplorerDep,
     record_filter: FilterDep,
     params: PageDep,
+    search: SearchDep,
 ):
-    result = await run_browse(explorer, dataset, record_filter, params)
-    facets = await to_thread.run_sync(lambda: explorer.facets(dataset, record_filter))
+    answer = await run_browse(request, dataset, record_filter, params, search)
+    facets = await to_thread.run_sync(lambda: explorer.facets(dataset, answer.facet_filter))
     return render(
         request,
         "pages/browse.html",
@@ -58,8 +105,11 @@ async def browse_page(
             "dataset": dataset,
             "filter": record_filter,
             "params": params,
-            "result": result,
+            "search": search,
+            "result": answer.result,
+            "like": answer.like,
             "facets": facets,
+            "meaning": request.app.state.semantic.status(dataset),
         },
         partial="partials/_results.html",
     )
@@ -67,8 +117,15 @@ async def browse_page(
 
 @router.get("/histograms", summary="Score histograms of the current selection (partial)")
 async def histograms_partial(
-    request: Request, dataset: DatasetDep, explorer: ExplorerDep, record_filter: FilterDep
+    request: Request,
+    dataset: DatasetDep,
+    explorer: ExplorerDep,
+    record_filter: FilterDep,
+    search: SearchDep,
 ):
+    if search.like is not None or search.mode == "meaning":
+        # A kNN answer has no histogram of its own: show the filtered set it was drawn from.
+        record_filter = record_filter.model_copy(update={"q": None})
     histograms = await to_thread.run_sync(lambda: explorer.histograms(dataset, record_filter))
     return render(
         request,

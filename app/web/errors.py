@@ -8,6 +8,8 @@ from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from app.catalog.connection import QueryTimeout
+from app.explore.semantic import MeaningUnavailable
+from app.vectors.models import ModelError
 from app.web.render import render
 
 
@@ -57,6 +59,14 @@ def install(app: FastAPI) -> None:
         for key, value in (error.headers or {}).items():
             response.headers[key] = value
         return response
+
+    @app.exception_handler(MeaningUnavailable)
+    async def meaning_unavailable(request: Request, error: MeaningUnavailable) -> Response:
+        return _respond(request, 409, str(error))
+
+    @app.exception_handler(ModelError)
+    async def model_missing(request: Request, error: ModelError) -> Response:
+        return _respond(request, 503, f"the model cannot be loaded: {error}")
 
     @app.exception_handler(QueryTimeout)
     async def timeout_error(request: Request, error: QueryTimeout) -> Response:

@@ -51,8 +51,8 @@ def export_scope(
     """
     by_text, within = explorer.scope(dataset, record_filter)
     if not by_text:
-        return explorer.conditions(record_filter), within
-    conditions = explorer.conditions(record_filter)
+        return explorer.conditions(dataset, record_filter), within
+    conditions = explorer.conditions(dataset, record_filter)
     hidden = explorer.hidden_positions.get(dataset.name, ())
     text = dataset.text()
     count = text.search(record_filter.q or "", conditions, limit=1, hidden=hidden).count

@@ -20,7 +20,7 @@ router = APIRouter(tags=["pages"])
 def overview_data(request: Request, dataset: DatasetHandle, explorer: Explorer) -> dict[str, Any]:
     everything = RecordFilter()
     facets = explorer.facets(dataset, everything, limit=12)
-    visible = explorer.catalog.count(dataset.name, explorer.conditions(everything))
+    visible = explorer.catalog.count(dataset.name, explorer.conditions(dataset, everything))
     rot = request.app.state.images.links.rot_stats(dataset.name, top_domains=15)
     manifest = dataset.manifest
     return {

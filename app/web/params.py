@@ -60,3 +60,36 @@ def page_params(
 
 
 PageDep = Annotated[PageParams, Depends(page_params)]
+
+
+@dataclass
+class SearchParams:
+    mode: str
+    like: str | None
+    space: str
+
+
+def search_params(
+    mode: Annotated[
+        Literal["text", "meaning"],
+        Query(
+            description="text: caption words (BM25); meaning: nearest neighbours of the "
+            "query's embedding"
+        ),
+    ] = "text",
+    like: Annotated[
+        str | None,
+        Query(max_length=200, description="Sample id: show the records most like this one."),
+    ] = None,
+    space: Annotated[
+        Literal["auto", "captions", "images"],
+        Query(
+            description="Which embeddings a meaning search compares with: caption "
+            "embeddings, image embeddings (needs real CLIP weights), or auto."
+        ),
+    ] = "auto",
+) -> SearchParams:
+    return SearchParams(mode=mode, like=like, space=space)
+
+
+SearchDep = Annotated[SearchParams, Depends(search_params)]

@@ -81,13 +81,3 @@ def test_out_of_range_filters_are_rejected(query):
 
 def test_words_pattern_escapes_regex_syntax():
     assert words_pattern(["(a+)", " "]) == r"\b(\(a\+\))\b"
-
-
-def test_query_items_round_trip():
-    record_filter = RecordFilter(q="cat", lang=["en", "de"], aesthetic_min=5.5)
-    assert record_filter.query_items() == [
-        ("q", "cat"),
-        ("lang", "en"),
-        ("lang", "de"),
-        ("aesthetic_min", "5.5"),
-    ]

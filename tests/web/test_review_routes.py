@@ -47,6 +47,16 @@ def fresh_flag(app: FastAPI, *, decided: bool = False) -> int:
     return flag.id
 
 
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 40, 40)).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
 @dataclass(frozen=True)
 class Case:
     method: str
@@ -55,9 +65,14 @@ class Case:
     path: str | Callable[[FastAPI], str] = ""
     page: bool = False  # a browser navigation (Accept: text/html)
     data: dict[str, str] = field(default_factory=dict)
+    upload: bool = False  # sends a small picture as the multipart field "picture"
+
+    ok_status: int | None = None
 
     @property
     def ok(self) -> int:
+        if self.ok_status is not None:
+            return self.ok_status
         return 200 if self.method == "GET" else 303
 
     def url(self, app: FastAPI) -> str:
@@ -75,6 +90,8 @@ class Case:
         return self.ok if RANK[role] >= RANK[self.need] else 403
 
 
+PICTURE = _png()
+
 CASES = [
     Case("GET", "/", "view", page=True),
     Case("GET", "/histograms", "view", page=True),
@@ -86,6 +103,13 @@ CASES = [
     Case("GET", "/api/facets", "view"),
     Case("GET", "/api/histograms", "view"),
     Case("GET", "/api/overview", "view"),
+    Case("GET", "/api/search", "view", "/api/search?q=cat&mode=meaning"),
+    Case("GET", "/api/records/{sample_id}/similar", "view", "/api/records/1011/similar"),
+    Case("GET", "/records/{sample_id}/duplicates", "view", "/records/1011/duplicates", page=True),
+    Case("POST", "/search/image", "view", "/search/image?ds=tiny", upload=True, ok_status=200),
+    Case(
+        "POST", "/api/search/image", "view", "/api/search/image?ds=tiny", upload=True, ok_status=200
+    ),
     Case("GET", "/images/{sample_id}/{size}", "view", "/images/1011/thumb"),
     Case("GET", "/images/{sample_id}/{size}", "view", "/images/1011/display"),
     Case("GET", "/export", "view", "/export?format=csv&lang=de", page=True),
@@ -166,7 +190,11 @@ def test_route_by_role(role_app, role):
             response = client.get(url, headers=headers, follow_redirects=False)
         else:
             response = client.post(
-                url, data={**case.data, "csrf_token": token}, follow_redirects=False
+                url,
+                data={**case.data, "csrf_token": token},
+                files={"picture": ("p.png", PICTURE, "image/png")} if case.upload else None,
+                headers=headers,
+                follow_redirects=False,
             )
         expected = case.expected(role, require_login)
         if response.status_code != expected:

@@ -1,0 +1,215 @@
+"""Search by meaning: query text, an uploaded picture or a record -> kNN, under every filter.
+
+Filters live in DuckDB and vectors in FAISS, so the filter reaches the vector search in one of
+two shapes: a small candidate set (scored exactly), or a callback that asks DuckDB which of a
+batch of candidates pass (with over-fetching). Hidden records are excluded either way,
+because both go through the catalog's own filtered queries.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from app.catalog.filters import RecordFilter
+from app.explore.datasets import DatasetHandle
+from app.explore.service import BrowseResult, Explorer
+from app.vectors.queries import QueryEncoder
+from app.vectors.search import ALLOWED_EXACT_LIMIT, Accept, Hit, VectorIndex
+
+Space = Literal["auto", "captions", "images"]
+
+
+class MeaningUnavailable(Exception):
+    """Search by meaning cannot run for this dataset; the message says why and what to do."""
+
+
+@dataclass
+class MeaningStatus:
+    """What search by meaning can do for a dataset (shown in the UI and the API)."""
+
+    captions: bool
+    images: bool
+    clip_trained: bool
+    text_searches_images: bool
+    note: str | None
+    problems: dict[str, str]
+
+
+@dataclass
+class SemanticSearch:
+    explorer: Explorer
+    encoder: QueryEncoder
+    max_results: int = 1000
+
+    # --- what is possible -----------------------------------------------------------------------
+    def status(self, dataset: DatasetHandle) -> MeaningStatus:
+        vectors = dataset.vectors()
+        trained = self.encoder.clip_trained
+        return MeaningStatus(
+            captions=vectors.has("caption"),
+            images=vectors.has("image"),
+            clip_trained=trained,
+            text_searches_images=trained and vectors.has("image"),
+            note=self.encoder.untrained_note,
+            problems=dict(vectors.problems),
+        )
+
+    # --- searches -------------------------------------------------------------------------------
+    def by_text(
+        self,
+        dataset: DatasetHandle,
+        text: str,
+        record_filter: RecordFilter,
+        *,
+        limit: int,
+        offset: int = 0,
+        space: Space = "auto",
+    ) -> BrowseResult:
+        vectors = dataset.vectors()
+        query = self.encoder.embed_text_query(text)
+        use_images = space == "images" or (
+            space == "auto" and query.image is not None and vectors.has("image")
+        )
+        if use_images:
+            if query.image is None:
+                raise MeaningUnavailable(
+                    "searching images with words needs real CLIP weights "
+                    "(set LOUPE_CLIP_WEIGHTS; see `loupe model fetch`)"
+                )
+            kind, vector = "image", query.image
+        else:
+            kind, vector = "caption", query.caption
+        self._require(vectors, kind)
+        return self._knn(
+            dataset,
+            record_filter,
+            limit,
+            offset,
+            lambda k, allowed, accept: vectors.search(
+                vector, k, kind=kind, allowed=allowed, accept=accept
+            ),
+        )
+
+    def by_image(
+        self,
+        dataset: DatasetHandle,
+        picture: Any,
+        record_filter: RecordFilter,
+        *,
+        limit: int,
+        offset: int = 0,
+    ) -> BrowseResult:
+        vectors = dataset.vectors()
+        self._require(vectors, "image")
+        problem = self.encoder.image_space_problem(vectors.meta("image"))
+        if problem:
+            raise MeaningUnavailable(problem)
+        vector = self.encoder.embed_image_query(picture)
+        return self._knn(
+            dataset,
+            record_filter,
+            limit,
+            offset,
+            lambda k, allowed, accept: vectors.search(
+                vector, k, kind="image", allowed=allowed, accept=accept
+            ),
+        )
+
+    def like(
+        self,
+        dataset: DatasetHandle,
+        pos: int,
+        record_filter: RecordFilter,
+        *,
+        limit: int,
+        offset: int = 0,
+    ) -> BrowseResult:
+        """ "More like this": the records whose images are closest to record ``pos``'s."""
+        vectors = dataset.vectors()
+        kind = "image" if vectors.has("image") else "caption"
+        self._require(vectors, kind)
+        return self._knn(
+            dataset,
+            record_filter,
+            limit,
+            offset,
+            lambda k, allowed, accept: vectors.similar_to(
+                pos, k, kind=kind, allowed=allowed, accept=accept
+            ),
+        )
+
+    def near_duplicates(
+        self, dataset: DatasetHandle, pos: int, threshold: float, limit: int = 24
+    ) -> list[dict[str, Any]]:
+        """Visible records at least ``threshold`` similar to record ``pos`` (best first)."""
+        vectors = dataset.vectors()
+        if not vectors.has("image"):
+            return []
+        hits = vectors.near_duplicates(pos, threshold, kind="image", limit=limit)
+        return self._rows(dataset, hits)
+
+    # --- internals ------------------------------------------------------------------------------
+    def _require(self, vectors: VectorIndex, kind: str) -> None:
+        if not vectors.has(kind):
+            reason = vectors.problems.get(kind, f"no {kind} index")
+            raise MeaningUnavailable(f"search by meaning is not ready for this dataset: {reason}")
+
+    def _knn(
+        self, dataset: DatasetHandle, record_filter: RecordFilter, limit: int, offset: int, run
+    ) -> BrowseResult:
+        if offset >= self.max_results:
+            return BrowseResult(rows=[], total=0, has_more=False, offset=offset, sort="meaning")
+        k = min(offset + limit + 1, self.max_results)
+        allowed, accept = self._filter_shape(dataset, record_filter)
+        hits: list[Hit] = run(k, allowed, accept)
+        page = hits[offset : offset + limit]
+        rows = self._rows(dataset, page)
+        has_more = len(hits) > offset + limit
+        notes = []
+        if self.encoder.untrained_note and not self.encoder.clip_trained:
+            notes.append(f"Note: {self.encoder.untrained_note}.")
+        return BrowseResult(
+            rows=rows,
+            total=len(hits) if not has_more else k - 1,
+            has_more=has_more,
+            offset=offset,
+            sort="meaning",
+            approximate=has_more,
+            notes=notes,
+        )
+
+    def _filter_shape(
+        self, dataset: DatasetHandle, record_filter: RecordFilter
+    ) -> tuple[np.ndarray | None, Accept | None]:
+        """Small candidate sets are searched exactly; large ones through a DuckDB check."""
+        catalog = self.explorer.catalog
+        conditions = self.explorer.conditions(dataset, record_filter)
+        within = self.explorer.restriction(dataset, record_filter)
+        hidden = self.explorer.hidden_positions.get(dataset.name)
+        if within is not None:
+            passing = catalog.positions_passing(dataset.name, conditions, within)
+            return np.fromiter(passing, dtype=np.int64, count=len(passing)), None
+        if conditions:
+            candidates = catalog.candidate_positions(
+                dataset.name, conditions, cap=ALLOWED_EXACT_LIMIT
+            )
+            if candidates is not None:
+                return np.asarray(candidates, dtype=np.int64), None
+        if not conditions and not hidden:
+            return None, None
+
+        def accept(positions: np.ndarray) -> np.ndarray:
+            passing = catalog.positions_passing(dataset.name, conditions, positions.tolist())
+            return np.fromiter((int(p) in passing for p in positions), dtype=bool)
+
+        return None, accept
+
+    def _rows(self, dataset: DatasetHandle, hits: list[Hit]) -> list[dict[str, Any]]:
+        rows = self.explorer.catalog.rows_by_positions(dataset.name, [h.pos for h in hits])
+        score = {h.pos: h.score for h in hits}
+        for row in rows:
+            row["knn_score"] = score.get(row["pos"])
+        return rows

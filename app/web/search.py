@@ -1,0 +1,119 @@
+"""Search by an uploaded picture (never stored), and a record's near-duplicates."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from anyio import to_thread
+from fastapi import APIRouter, HTTPException, Path, Request, UploadFile
+from PIL import Image
+
+from app.catalog.filters import RecordFilter
+from app.config import Settings
+from app.deps import DatasetDep, ExplorerDep, FilterDep, SettingsDep
+from app.explore.datasets import DatasetHandle
+from app.explore.semantic import SemanticSearch
+from app.images.decode import ImageRefused, decode_image
+from app.web.params import PageParams, SearchParams
+from app.web.render import render
+
+router = APIRouter(tags=["search"])
+
+# CLIP looks at 224 px: decoding a big upload at a reduced scale is enough and much faster.
+DECODE_TARGET = 448
+
+
+async def read_picture(picture: UploadFile, settings: Settings) -> Image.Image:
+    """The upload decoded under the size and pixel limits; its bytes are then dropped."""
+    data = await picture.read(settings.max_upload_bytes + 1)
+    await picture.close()
+    if len(data) > settings.max_upload_bytes:
+        raise HTTPException(
+            413, detail=f"the picture is larger than {settings.max_upload_bytes:,} bytes"
+        )
+    if not data:
+        raise HTTPException(400, detail="no picture was uploaded")
+    try:
+        return await to_thread.run_sync(
+            decode_image, data, settings.max_image_pixels, DECODE_TARGET
+        )
+    except ImageRefused as refused:
+        raise HTTPException(400, detail=f"the upload was refused: {refused.detail}") from None
+
+
+async def search_picture(
+    request: Request, dataset: DatasetHandle, record_filter: RecordFilter, picture: Image.Image
+):
+    semantic: SemanticSearch = request.app.state.semantic
+    settings: Settings = request.app.state.settings
+    return await to_thread.run_sync(
+        lambda: semantic.by_image(dataset, picture, record_filter, limit=settings.page_size)
+    )
+
+
+@router.post("/search/image", summary="The records most like an uploaded picture (page)")
+async def search_image_page(
+    request: Request,
+    dataset: DatasetDep,
+    explorer: ExplorerDep,
+    settings: SettingsDep,
+    record_filter: FilterDep,
+    picture: UploadFile,
+):
+    image = await read_picture(picture, settings)
+    result = await search_picture(request, dataset, record_filter, image)
+    facets = await to_thread.run_sync(lambda: explorer.facets(dataset, record_filter))
+    return render(
+        request,
+        "pages/browse.html",
+        {
+            "dataset": dataset,
+            "filter": record_filter,
+            "params": PageParams(sort="", page=1, size=settings.page_size, after=None, seed=1),
+            "search": SearchParams(mode="meaning", like=None, space="images"),
+            "result": result,
+            "facets": facets,
+            "meaning": request.app.state.semantic.status(dataset),
+            "upload_name": (picture.filename or "upload")[:100],
+        },
+    )
+
+
+@router.post(
+    "/api/search/image", tags=["api"], summary="JSON twin of /search/image (multipart upload)"
+)
+async def search_image_api(
+    request: Request,
+    dataset: DatasetDep,
+    settings: SettingsDep,
+    record_filter: FilterDep,
+    picture: UploadFile,
+) -> dict[str, Any]:
+    image = await read_picture(picture, settings)
+    result = await search_picture(request, dataset, record_filter, image)
+    return {"dataset": dataset.name, "total": result.total, "records": result.rows}
+
+
+@router.get(
+    "/records/{sample_id}/duplicates",
+    summary="A record's near-duplicates (partial for the record page)",
+)
+async def duplicates_partial(
+    request: Request,
+    dataset: DatasetDep,
+    explorer: ExplorerDep,
+    settings: SettingsDep,
+    sample_id: str = Path(..., max_length=200),
+):
+    row = await to_thread.run_sync(lambda: explorer.record(dataset, sample_id))
+    if row is None:
+        raise HTTPException(404, detail=f"no record {sample_id!r} in {dataset.name}")
+    semantic: SemanticSearch = request.app.state.semantic
+    rows = await to_thread.run_sync(
+        lambda: semantic.near_duplicates(dataset, row["pos"], settings.duplicate_threshold)
+    )
+    return render(
+        request,
+        "partials/_duplicates.html",
+        {"dataset": dataset, "rows": rows, "row": row, "meaning": semantic.status(dataset)},
+    )

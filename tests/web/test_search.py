@@ -1,0 +1,124 @@
+"""Search by meaning through the real app: real OpenCLIP and MiniLM models, real FAISS."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from bs4 import BeautifulSoup
+from PIL import Image
+
+
+def png(size=(64, 48), colour=(30, 120, 200)) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", size, colour).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def scores(body) -> list[float]:
+    return [r["knn_score"] for r in body["records"]]
+
+
+def test_text_query_by_meaning_is_ranked(client):
+    body = client.get("/api/search", params={"q": "a photo of a cat", "mode": "meaning"}).json()
+    assert body["sort"] == "meaning" and len(body["records"]) == 50
+    assert scores(body) == sorted(scores(body), reverse=True)
+    # The caption model puts cats first.
+    assert "cat" in body["records"][0]["caption"]
+
+
+def test_meaning_search_respects_filters(client):
+    params = {"q": "dog", "mode": "meaning", "lang": "de", "aesthetic_min": 4}
+    body = client.get("/api/search", params=params).json()
+    assert body["records"]
+    assert all(r["language"] == "de" and r["aesthetic"] >= 4 for r in body["records"])
+
+
+def test_more_like_this(client):
+    body = client.get("/api/records/1010/similar", params={"k": 10}).json()
+    ids = [r["sample_id"] for r in body["records"]]
+    assert "1010" not in ids and len(ids) == 10
+    assert scores(body) == sorted(scores(body), reverse=True)
+    page = BeautifulSoup(client.get("/", params={"like": "1010"}).text, "html.parser")
+    assert "1010" in page.select_one(".like-banner a")["href"]
+    assert len(page.select("#grid li.card .badge-knn")) == 48
+
+
+def test_upload_search(client):
+    response = client.post(
+        "/api/search/image?ds=tiny", files={"picture": ("x.png", png(), "image/png")}
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert body["records"] and body["records"][0]["knn_score"] is not None
+
+
+@pytest.mark.parametrize(
+    ("payload", "status", "phrase"),
+    [
+        (b"<html>not an image</html>", 400, "refused"),
+        (b"", 400, "no picture"),
+        (b"x" * 10_000_001, 413, "larger than"),  # the route's own check
+        (b"x" * 12_000_000, 413, "request body is larger"),  # refused before parsing
+    ],
+)
+def test_upload_limits(client, payload, status, phrase):
+    response = client.post(
+        "/api/search/image?ds=tiny", files={"picture": ("x.png", payload, "image/png")}
+    )
+    assert response.status_code == status
+    assert phrase in response.json()["detail"]
+
+
+def test_decompression_bomb_upload_is_refused(client):
+    bomb = png(size=(8000, 6000), colour=(0, 0, 0))  # 48 Mpx > the 40 Mpx limit, tiny file
+    response = client.post(
+        "/api/search/image?ds=tiny", files={"picture": ("bomb.png", bomb, "image/png")}
+    )
+    assert response.status_code == 400 and "pixel" in response.json()["detail"]
+
+
+def test_upload_page_renders_results(client):
+    token = BeautifulSoup(client.get("/").text, "html.parser").select_one(
+        "form.upload input[name=csrf_token]"
+    )["value"]
+    response = client.post(
+        "/search/image?ds=tiny",
+        data={"csrf_token": token},
+        files={"picture": ("mine.png", png(), "image/png")},
+    )
+    page = BeautifulSoup(response.text, "html.parser")
+    assert "mine.png" in page.select_one(".like-banner").text
+    assert page.select("#grid li.card")
+
+
+def test_near_duplicates_partial(client):
+    page = BeautifulSoup(client.get("/records/1010/duplicates").text, "html.parser")
+    assert page.select_one("section.duplicates h2")
+
+
+def test_hide_duplicates_never_adds_records(client):
+    everything = client.get("/api/records").json()["total"]
+    distinct = client.get("/api/records", params={"nodup": "true"}).json()["total"]
+    overview = client.get("/api/overview").json()
+    hidden = overview["parts"]["vectors"]["image"]["duplicates"]["duplicates_hidden"]
+    assert distinct == everything - hidden
+
+
+def test_meaning_search_on_a_dataset_without_vectors_is_a_clear_409(tmp_path):
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+    from tests.factories import build_dataset
+
+    data_dir = tmp_path / "indexes"
+    data_dir.mkdir()
+    build_dataset(data_dir, "plain", n=20, with_images=False)
+    settings = Settings(data_dir=data_dir, state_dir=tmp_path / "state")
+    with TestClient(create_app(settings)) as client:
+        response = client.get("/api/search", params={"q": "cat", "mode": "meaning"})
+        assert response.status_code == 409
+        assert "loupe embed" in response.json()["detail"]
+        # Plain word search still works.
+        assert client.get("/api/search", params={"q": "cat"}).status_code == 200
