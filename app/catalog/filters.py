@@ -196,6 +196,3 @@ class RecordFilter(BaseModel):
         if without is not None:
             result = [c for c in result if c.column != without]
         return result
-
-    def is_empty(self) -> bool:
-        return not self.q and not self.link and not self.nodup and not self.conditions()
