@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from app.config import Settings
+from app.demo.build import DEFAULT_RECORDS
 
 DEMO_NAME = "demo"
 DEMO_TITLE = "Loupe demo"
@@ -27,8 +28,18 @@ def demo(
     force: Annotated[
         bool, typer.Option("--force", help="Rebuild even if the demo dataset exists.")
     ] = False,
+    records: Annotated[
+        int,
+        typer.Option(
+            min=10,
+            max=100_000,
+            help="How many records (a smaller demo builds faster; embedding images with "
+            "ViT-B-32 on a CPU is most of the time).",
+        ),
+    ] = DEFAULT_RECORDS,
 ) -> None:
-    """Build the demo dataset into the data folder (offline, in seconds)."""
+    """Build the demo dataset into the data folder (offline), with its embeddings and
+    indexes."""
     # Imported here: `loupe --help` should not pay for DuckDB, Pillow and scikit-image.
     from app.catalog.ingest import IngestError, ingest_dataset
     from app.catalog.layout import DatasetPaths
@@ -54,7 +65,7 @@ def demo(
         )
         raise typer.Exit(code=2) from None
     try:
-        source = build_demo_source(workdir, progress=True)
+        source = build_demo_source(workdir, n_records=records, progress=True)
         built = time.perf_counter()
         manifest = ingest_dataset(
             settings.data_dir,

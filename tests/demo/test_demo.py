@@ -234,6 +234,9 @@ def test_near_duplicate_groups_hold_real_near_duplicates(full, rows, provenance)
 # --- `loupe demo` -------------------------------------------------------------------------------
 
 
+CLI_RECORDS = 80
+
+
 @pytest.mark.slow
 def test_loupe_demo_builds_once_then_rebuilds_with_force(tmp_path, monkeypatch):
     import duckdb
@@ -251,16 +254,19 @@ def test_loupe_demo_builds_once_then_rebuilds_with_force(tmp_path, monkeypatch):
     monkeypatch.setenv("LOUPE_DATA_DIR", str(data_dir))
     runner = CliRunner()
 
-    result = runner.invoke(cli_app, ["demo"])
+    # A small demo: the records are the same recipe, and embedding 1,200 images would take
+    # most of the test's time.
+    result = runner.invoke(cli_app, ["demo", "--records", str(CLI_RECORDS)])
     assert result.exit_code == 0, result.output
     assert "Built the demo dataset" in result.output
     paths = DatasetPaths(data_dir / "demo")
     assert paths.exists()
     manifest = read_manifest(paths.manifest)
-    assert manifest.row_count == DEFAULT_RECORDS
+    assert manifest.row_count == CLI_RECORDS
+    assert manifest.parts["vectors"]["image"]["count"] == CLI_RECORDS
     assert manifest.title == "Loupe demo" and manifest.description
     assert manifest.source_format == "laion"
-    assert len(list(paths.images.iterdir())) == DEFAULT_RECORDS
+    assert len(list(paths.images.iterdir())) == CLI_RECORDS
     assert (paths.root / "demo_provenance.parquet").is_file()
     # The temporary source folder is gone; only the dataset is left.
     assert sorted(p.name for p in data_dir.iterdir()) == ["demo"]
@@ -289,10 +295,10 @@ def test_loupe_demo_builds_once_then_rebuilds_with_force(tmp_path, monkeypatch):
     assert not any("alert" in (s.string or "") for s in page.find_all("script"))
     assert not page.find_all("img", attrs={"onerror": True})
 
-    forced = runner.invoke(cli_app, ["demo", "--force"])
+    forced = runner.invoke(cli_app, ["demo", "--force", "--records", str(CLI_RECORDS)])
     assert forced.exit_code == 0, forced.output
     rebuilt = read_manifest(paths.manifest)
-    assert rebuilt.row_count == DEFAULT_RECORDS
+    assert rebuilt.row_count == CLI_RECORDS
     assert sorted(p.name for p in data_dir.iterdir()) == ["demo"]
 
 
