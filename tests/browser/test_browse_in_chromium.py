@@ -82,3 +82,26 @@ def test_record_page(live_server, page):
     assert page.locator("table.scores").is_visible()
     assert page.locator(".record-image img").evaluate("el => el.naturalWidth") > 0
     shot(page, "record")
+
+
+def test_search_by_meaning_then_more_like_this(live_server, page):
+    page.goto(live_server.url + "/")
+    page.locator("input[name=mode][value=meaning]").check()
+    with page.expect_response(re.compile(r"mode=meaning.*q=|q=.*mode=meaning")):
+        page.fill("#q", "a photo of a dog")
+    page.wait_for_selector("#grid .badge-knn")
+    query = parse_qs(urlsplit(page.url).query)
+    assert query["mode"] == ["meaning"] and query["q"] == ["a photo of a dog"]
+    matches = [float(t.split()[1]) for t in page.locator("#grid .badge-knn").all_inner_texts()]
+    assert matches == sorted(matches, reverse=True)
+    assert "dog" in page.locator("#grid .caption").first.inner_text()
+    shot(page, "meaning")
+
+    first = page.locator("#grid li.card").first
+    source_id = first.get_attribute("data-sample-id")
+    first.locator("a.more-like").click()
+    page.wait_for_url(re.compile(rf"like={source_id}"))
+    assert source_id in page.locator(".like-banner a").first.get_attribute("href")
+    ids = page.locator("#grid li.card").evaluate_all("cs => cs.map(c => c.dataset.sampleId)")
+    assert ids and source_id not in ids
+    shot(page, "more-like-this")
