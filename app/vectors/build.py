@@ -42,7 +42,7 @@ def build_all(
             **{key: value for key, value in vars(params).items() if key != "tuned"},
         }
         if duplicates and kind == "image":
-            index = vindex.open_index(files.index)
+            index = vindex.open_index(files.index, params.type)
             entry["duplicates"] = build_duplicates(
                 emb, index, params, files, duplicate_threshold, progress=progress
             )

@@ -146,10 +146,15 @@ def build_index(
     return params
 
 
-def open_index(path: Path) -> Any:
-    """Read an index memory-mapped and read-only where its type allows."""
+def open_index(path: Path, kind: str = "flat") -> Any:
+    """Read an index, memory-mapped and read-only where its type allows (``kind`` as in
+    IndexParams.type)."""
     if not path.is_file():
         raise IndexFileError(f"{path} is missing: run `loupe index` for this dataset.")
+    if kind == "ivf-pq-fastscan":
+        # Fast-scan lists are copied into memory whatever the flags; mapping the file as
+        # well would only add the whole file to RSS a second time (measured).
+        return faiss.read_index(str(path))
     flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
     try:
         return faiss.read_index(str(path), flags)
@@ -288,7 +293,7 @@ def tune(
         return
     queries = sample_queries(emb, TUNE_QUERIES, rng)
     _, truth = exact_search(emb.vectors, queries, k)
-    index = open_index(files.index)
+    index = open_index(files.index, params.type)
     faiss.omp_set_num_threads(1)  # per-query latency, as the web server sees it
     tried: list[dict[str, float]] = []
     chosen: dict[str, float] | None = None
@@ -314,8 +319,11 @@ def tune(
             chosen = entry
             break
     faiss.omp_set_num_threads(os.cpu_count() or 1)
-    if chosen is None:  # nothing reached the target: keep the most accurate
-        chosen = max(tried, key=lambda e: (e["recall"], -e["ms_per_query"]))
+    if chosen is None:
+        # Nothing reached the target: more probes and candidates stopped paying. Keep the
+        # cheapest setting within half a point of the best recall, not the slowest.
+        best = max(entry["recall"] for entry in tried)
+        chosen = next(entry for entry in tried if entry["recall"] >= best - 0.005)
     params.nprobe, params.rerank = int(chosen["nprobe"]), int(chosen["rerank"])
     params.recall_at_50, params.recall_queries = float(chosen["recall"]), int(queries.shape[0])
     params.tuned = tried

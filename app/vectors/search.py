@@ -90,7 +90,7 @@ class VectorIndex:
                         f"{files.index} was built from other embeddings than {files.vectors}: "
                         f"run `loupe index {paths.name}` again."
                     )
-                index = vindex.open_index(files.index)
+                index = vindex.open_index(files.index, params.type)
             except (store.StoreError, vindex.IndexFileError) as error:
                 problems[kind] = str(error)
                 log.warning("%s: %s", paths.name, error)

@@ -238,7 +238,7 @@ def load_embeddings(
         )
     try:
         vectors, offset = map_npy(files.vectors, random_access=random_access)
-        positions, _ = map_npy(files.positions)
+        positions, _ = map_npy(files.positions, random_access=random_access)
     except (OSError, ValueError) as error:
         raise StoreError(f"{files.vectors}: cannot be read ({error}).") from None
     if vectors.ndim != 2 or vectors.dtype != np.float32:
