@@ -27,6 +27,8 @@ from app.deps import (
     SafetyWiringDep,
     SettingsDep,
 )
+from app.explore.datasets import DatasetHandle
+from app.explore.semantic import SemanticSearch
 from app.review import exports
 from app.review.db import CATEGORIES, STATUSES
 from app.review.flags import (
@@ -69,13 +71,12 @@ def fresh_hidden_sets(request: Request) -> None:
     request.app.state.safety_wiring.refresh()
 
 
-def near_duplicate_ids(dataset: str, sample_id: str) -> list[str]:
-    """Sample ids of ``sample_id``'s near-duplicates in ``dataset``.
-
-    Hook for the image-vector index (``app.vectors``): until it is wired in, none are found and
-    "also flag its near-duplicates" flags the record alone. Callers may also name extra ids.
-    """
-    return []
+def near_duplicate_ids(
+    semantic: SemanticSearch, dataset: DatasetHandle, row: dict[str, Any], threshold: float
+) -> list[str]:
+    """Sample ids of the record's near-duplicates (image similarity >= ``threshold``): the
+    same lookup as the record page's strip, so a reviewer flags what they saw."""
+    return [r["sample_id"] for r in semantic.near_duplicates(dataset, row["pos"], threshold)]
 
 
 def category_choices() -> list[tuple[str, str]]:
@@ -113,7 +114,12 @@ async def flag_record(
         # Off the event loop: the near-duplicate lookup will search a vector index.
         ids = [i for i in also if i and i != sample_id]
         if near_duplicates:
-            ids += near_duplicate_ids(dataset.name, sample_id)
+            ids += near_duplicate_ids(
+                request.app.state.semantic,
+                dataset,
+                row,
+                request.app.state.settings.duplicate_threshold,
+            )
         # Hidden records are left out here, like everywhere else.
         return catalog.rows_by_ids(dataset.name, list(dict.fromkeys(ids))[:MAX_EXTRA_IDS])
 

@@ -23,6 +23,12 @@ from app.vectors.models import (
 from tests.vectors.conftest import SMALL_ARCH
 
 
+@pytest.fixture(autouse=True)
+def default_clip_architecture(monkeypatch):
+    """These tests are about the default settings (tests/conftest.py picks a small model)."""
+    monkeypatch.setenv("LOUPE_CLIP_MODEL", "ViT-B-32")
+
+
 def _picture(colour, size=(64, 48)):
     return Image.new("RGB", size, colour)
 

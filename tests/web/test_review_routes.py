@@ -377,8 +377,15 @@ def test_flag_near_duplicates_in_one_action(fresh):
         headers={"Accept": "application/json"},
     )
     body = response.json()
-    assert body["created"] == 3 and body["batch"]
-    assert sorted(f["sample_id"] for f in body["flags"]) == ["1015", "1016", "1017"]
+    # The record, the extra ids, and the near-duplicates its record page shows.
+    dataset = app.state.datasets["tiny"]
+    row = app.state.explorer.record(dataset, "1015")
+    duplicates = app.state.semantic.near_duplicates(
+        dataset, row["pos"], app.state.settings.duplicate_threshold
+    )
+    expected = {"1015", "1016", "1017"} | {d["sample_id"] for d in duplicates}
+    assert body["batch"] and body["created"] == len(expected)
+    assert {f["sample_id"] for f in body["flags"]} == expected
 
 
 @pytest.mark.parametrize(
