@@ -153,3 +153,35 @@ def test_empty_form_fields_mean_no_filter(client):
 def test_blur_preference_needs_the_csrf_token(client):
     response = client.post("/prefs/blur", data={"blur": "off"}, follow_redirects=False)
     assert response.status_code == 403
+
+
+def test_classroom_mode_hides_rather_than_blurs(tiny_data_dir, tmp_path):
+    from fastapi.testclient import TestClient
+
+    from app.config import Settings
+    from app.main import create_app
+
+    settings = Settings(
+        data_dir=tiny_data_dir,
+        state_dir=tmp_path / "state",
+        classroom_mode=True,
+        classroom_words=["Astronaut"],
+    )
+    with TestClient(create_app(settings)) as classroom:
+        page = soup(classroom.get("/", params={"size": 200}))
+        assert "this view is filtered" in page.select_one(".banner").text
+        shown = cards(page)
+        assert shown and not any("is-blurred" in card["class"] for card in shown)
+        assert not any("astronaut" in c.select_one(".caption").text.lower() for c in shown)
+        records = classroom.get("/api/records", params={"size": 200}).json()["records"]
+        assert all(r["punsafe"] <= 0.5 for r in records)
+        # Hidden means hidden everywhere: search, record page, image, meaning search.
+        assert classroom.get("/api/records", params={"q": "astronaut"}).json()["total"] == 0
+        unsafe = "1000"  # every tenth record of the tiny dataset has punsafe 0.9
+        assert classroom.get(f"/records/{unsafe}").status_code == 404
+        assert classroom.get(f"/images/{unsafe}/thumb").status_code == 404
+        meaning = classroom.get("/api/search", params={"q": "astronaut", "mode": "meaning"})
+        assert all(
+            "astronaut" not in r["caption"].lower() and r["punsafe"] <= 0.5
+            for r in meaning.json()["records"]
+        )
