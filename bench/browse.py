@@ -476,7 +476,7 @@ def measure_http(
                 time.sleep(0.2)
 
             def get(path: str, f: Any, **extra: Any) -> None:
-                params = [*f.query_items(), *((k, str(v)) for k, v in extra.items())]
+                params = [*_query_items(f), *((k, str(v)) for k, v in extra.items())]
                 response = client.get(path, params=params)
                 if response.status_code != 200:
                     raise RuntimeError(f"GET {response.url} -> {response.status_code}")
@@ -512,6 +512,15 @@ def measure_http(
             server.wait(timeout=20)
         except subprocess.TimeoutExpired:
             server.kill()
+
+
+def _query_items(record_filter: Any) -> list[tuple[str, str]]:
+    """A RecordFilter as URL query items (the form's field names are the model's)."""
+    items: list[tuple[str, str]] = []
+    for name, value in record_filter.model_dump(exclude_none=True).items():
+        values = value if isinstance(value, list) else [value]
+        items.extend((name, str(v)) for v in values if v is not False and v != "")
+    return items
 
 
 # --- output -------------------------------------------------------------------------------------
@@ -555,6 +564,21 @@ def markdown(report: Report, args: argparse.Namespace) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_results(report: Report, args: argparse.Namespace) -> None:
+    text = markdown(report, args)
+    print()
+    print(text)
+    (args.out / f"results-{args.rows}.md").write_text(text, encoding="utf-8")
+    (args.out / f"results-{args.rows}.json").write_text(
+        json.dumps(
+            {"args": {**vars(args), "out": str(args.out)}, **asdict(report)},
+            indent=2,
+            ensure_ascii=False,
+        ),
+        encoding="utf-8",
+    )
+
+
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
         description="Generate LAION-shaped rows, ingest them, and time the browse queries."
@@ -587,22 +611,13 @@ def main(argv: Sequence[str] | None = None) -> Report:
     report = Report()
     source = generate(args, report)
     data_dir = ingest(args, source, report)
-    measure(args, data_dir, report)
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
-    report.notes.append(f"Peak resident memory of the bench process: {peak:.1f} GiB.")
-    report.notes.append(f"Machine: {machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.")
-    text = markdown(report, args)
-    print()
-    print(text)
-    (args.out / f"results-{args.rows}.md").write_text(text, encoding="utf-8")
-    (args.out / f"results-{args.rows}.json").write_text(
-        json.dumps(
-            {"args": {**vars(args), "out": str(args.out)}, **asdict(report)},
-            indent=2,
-            ensure_ascii=False,
-        ),
-        encoding="utf-8",
-    )
+    try:
+        measure(args, data_dir, report)
+    finally:  # a failure half-way still leaves the figures measured so far
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**20
+        report.notes.append(f"Peak resident memory of the bench process: {peak:.1f} GiB.")
+        report.notes.append(f"Machine: {machine()}; {datetime.now(UTC):%Y-%m-%d %H:%M} UTC.")
+        write_results(report, args)
     return report
 
 
