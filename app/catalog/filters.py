@@ -196,3 +196,17 @@ class RecordFilter(BaseModel):
         if without is not None:
             result = [c for c in result if c.column != without]
         return result
+
+    def query_items(self) -> list[tuple[str, str]]:
+        """The filter as URL query items (what a client sends to reproduce it)."""
+        items: list[tuple[str, str]] = []
+        for name, value in self.model_dump(exclude_defaults=True).items():
+            if isinstance(value, list):
+                items.extend((name, str(v)) for v in value)
+            elif isinstance(value, bool):
+                items.append((name, "true" if value else "false"))
+            elif isinstance(value, float):
+                items.append((name, f"{value:g}"))
+            else:
+                items.append((name, str(value)))
+        return items

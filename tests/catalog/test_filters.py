@@ -81,3 +81,20 @@ def test_out_of_range_filters_are_rejected(query):
 
 def test_words_pattern_escapes_regex_syntax():
     assert words_pattern(["(a+)", " "]) == r"\b(\(a\+\))\b"
+
+
+def test_query_items_round_trip():
+    record_filter = RecordFilter(q="cat", lang=["en", "de"], aesthetic_min=5.5, nodup=True)
+    items = record_filter.query_items()
+    assert items == [
+        ("q", "cat"),
+        ("lang", "en"),
+        ("lang", "de"),
+        ("aesthetic_min", "5.5"),
+        ("nodup", "true"),
+    ]
+    again: dict = {}
+    for name, value in items:
+        again.setdefault(name, []).append(value)
+    rebuilt = RecordFilter(**{k: v if k == "lang" else v[0] for k, v in again.items()})
+    assert rebuilt == record_filter
