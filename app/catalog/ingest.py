@@ -319,6 +319,9 @@ def _build_catalog(
             bar.update()
             with _step(timings, "index"):
                 con.execute("CREATE UNIQUE INDEX records_sample_id ON records (sample_id)")
+                # Text-search and kNN pages fetch their rows by position: an ART lookup of 50
+                # scattered positions takes ~9 ms at 10M rows, a scan ~70 ms.
+                con.execute("CREATE UNIQUE INDEX records_pos ON records (pos)")
             bar.update()
             with _step(timings, "stats"):
                 schema = [

@@ -38,6 +38,11 @@ _ORDER_BY: dict[str, str] = {
     "random": "hash(pos, ?::BIGINT), pos",
 }
 
+# Deeper than this, a page in the catalog's order selects positions first (see ``page``).
+ONE_STEP_MAX_OFFSET = 1000
+# Longest literal IN list a query carries; longer lists are fetched in chunks.
+MAX_IN_LIST = 2048
+
 CARD_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS)
 _CARD_SELECT = ", ".join(quote_identifier(name) for name in CARD_COLUMNS)
 
@@ -149,40 +154,56 @@ class Catalog:
         seed: int = 0,
         within: Sequence[int] | None = None,
     ) -> Page:
-        """One page of records; ``within`` restricts to given positions (text/kNN hits)."""
+        """One page of records; ``within`` restricts to given positions (text/kNN hits).
+
+        In the catalog's own order a page is one query that stops early. Sorted, random and
+        deep pages are two: the positions first (narrow, so the sort or the skipped rows stay
+        cheap), then the rows by the ``pos`` index (2.9 s -> 0.35 s for an aesthetic page at
+        offset 5,000 of 10M rows, 1.2 s -> 0.09 s for a random sample).
+        """
         if sort not in SORTS:
             raise ValueError(f"unknown sort {sort!r}")
-        extra: list[str] = []
-        extra_params: list[Any] = []
+        extra, extra_params = _within(within)
         if sort == "similarity" and after is not None:
             extra.append("pos > ?")
             extra_params.append(after)
-        if within is not None:
-            extra.append("pos IN (SELECT unnest(?::BIGINT[]))")
-            extra_params.append(list(within))
         where, params = self._where(name, conditions, extra, extra_params)
-        sql = f"SELECT {_CARD_SELECT} FROM {_table(name)} {where}"
+        two_step = sort != "similarity" or offset > ONE_STEP_MAX_OFFSET
+        columns = "pos" if two_step else _CARD_SELECT
+        sql = f"SELECT {columns} FROM {_table(name)} {where}"
         if sort != "similarity":
             sql += f" ORDER BY {_ORDER_BY[sort]}"
             if sort == "random":
                 params.append(seed)
         sql += " LIMIT ? OFFSET ?"
         params.extend([limit + 1, offset])
-        rows = self.connection.query_dicts(sql, params)
-        has_more = len(rows) > limit
-        rows = rows[:limit]
+        if two_step:
+            _, found = self.connection.query(sql, params)
+            rows = self.rows_by_positions(name, [row[0] for row in found[:limit]])
+            has_more = len(found) > limit
+        else:
+            rows = self.connection.query_dicts(sql, params)
+            has_more = len(rows) > limit
+            rows = rows[:limit]
         next_after = rows[-1]["pos"] if (sort == "similarity" and has_more and rows) else None
         return Page(rows=rows, has_more=has_more, offset=offset, next_after=next_after)
 
     def count(
-        self, name: str, conditions: Sequence[Condition], within: Sequence[int] | None = None
+        self,
+        name: str,
+        conditions: Sequence[Condition],
+        within: Sequence[int] | None = None,
+        cap: int | None = None,
     ) -> int:
+        """How many records pass; with ``cap``, counting stops at ``cap + 1``."""
         extra, extra_params = _within(within)
         where, params = self._where(name, conditions, extra, extra_params)
-        _, rows = self.connection.query(
-            f"SELECT count(*) FROM {_table(name)} {where}",
-            params,
-        )
+        if cap is None:
+            sql = f"SELECT count(*) FROM {_table(name)} {where}"
+        else:
+            sql = f"SELECT count(*) FROM (SELECT 1 FROM {_table(name)} {where} LIMIT ?)"
+            params.append(cap + 1)
+        _, rows = self.connection.query(sql, params)
         return int(rows[0][0])
 
     def facet(
@@ -206,29 +227,33 @@ class Catalog:
         )
         return [FacetValue(value=row[0], count=int(row[1])) for row in rows]
 
-    def histogram(
+    def histograms(
         self,
         name: str,
-        score: str,
         conditions: Sequence[Condition],
         within: Sequence[int] | None = None,
-    ) -> Histogram:
-        """Counts in HISTOGRAM_BINS equal bins over the score's fixed domain."""
-        bin_col = quote_identifier(bin_column(score))
+    ) -> dict[str, Histogram]:
+        """Counts in HISTOGRAM_BINS equal bins over each score's fixed domain, all scores in
+        one scan (the precomputed ``<score>_bin`` columns make each a small aggregate)."""
+        scores = list(SCORE_DOMAINS)
+        aggregates = ", ".join(
+            f"histogram({quote_identifier(bin_column(score))}), "
+            f"count(*) - count({quote_identifier(bin_column(score))})"
+            for score in scores
+        )
         extra, extra_params = _within(within)
         where, params = self._where(name, conditions, extra, extra_params)
-        _, rows = self.connection.query(
-            f"SELECT {bin_col} AS bin, count(*) FROM {_table(name)} {where} GROUP BY 1",
-            params,
-        )
-        counts = [0] * HISTOGRAM_BINS
-        nulls = 0
-        for bin_index, n in rows:
-            if bin_index is None:
-                nulls += int(n)
-            else:
+        _, rows = self.connection.query(f"SELECT {aggregates} FROM {_table(name)} {where}", params)
+        result: dict[str, Histogram] = {}
+        for i, score in enumerate(scores):
+            bins, nulls = rows[0][2 * i], rows[0][2 * i + 1]
+            counts = [0] * HISTOGRAM_BINS
+            for bin_index, n in (bins or {}).items():
                 counts[int(bin_index)] += int(n)
-        return Histogram(score=score, edges=histogram_edges(score), counts=counts, nulls=nulls)
+            result[score] = Histogram(
+                score=score, edges=histogram_edges(score), counts=counts, nulls=int(nulls or 0)
+            )
+        return result
 
     # --- rows ---------------------------------------------------------------------------------
     def rows_by_ids(self, name: str, sample_ids: Sequence[str]) -> list[dict[str, Any]]:
@@ -248,18 +273,23 @@ class Catalog:
         return [by_id[str(s)] for s in sample_ids if str(s) in by_id]
 
     def rows_by_positions(self, name: str, positions: Sequence[int]) -> list[dict[str, Any]]:
-        """Card rows for ``positions``, in the order given, hidden ones left out."""
-        if not len(positions):
+        """Card rows for ``positions``, in the order given, hidden ones left out.
+
+        Literal placeholders, not ``IN (SELECT unnest(?))``: only a plain IN list lets DuckDB
+        use the ``pos`` index (9 ms instead of 70 ms for 50 rows at 10M)."""
+        wanted = [int(p) for p in positions]
+        if not wanted:
             return []
-        where, params = self._where(
-            name, [], ["pos IN (SELECT unnest(?::BIGINT[]))"], [[int(p) for p in positions]]
-        )
-        rows = self.connection.query_dicts(
-            f"SELECT {_CARD_SELECT} FROM {_table(name)} {where}",
-            params,
-        )
-        by_pos = {row["pos"]: row for row in rows}
-        return [by_pos[int(p)] for p in positions if int(p) in by_pos]
+        by_pos: dict[int, dict[str, Any]] = {}
+        for start in range(0, len(wanted), MAX_IN_LIST):
+            chunk = wanted[start : start + MAX_IN_LIST]
+            placeholders = ", ".join("?" for _ in chunk)
+            where, params = self._where(name, [], [f"pos IN ({placeholders})"], chunk)
+            for row in self.connection.query_dicts(
+                f"SELECT {_CARD_SELECT} FROM {_table(name)} {where}", params
+            ):
+                by_pos[row["pos"]] = row
+        return [by_pos[p] for p in wanted if p in by_pos]
 
     def record(self, name: str, sample_id: str) -> dict[str, Any] | None:
         rows = self.rows_by_ids(name, [sample_id])

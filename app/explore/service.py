@@ -32,6 +32,13 @@ class BrowseResult:
     next_after: int | None = None
     approximate: bool = False
     notes: list[str] = field(default_factory=list)
+    # False when ``total`` is only a lower bound (the page counts up to COUNT_CAP; the exact
+    # number is asked for separately, so a first page never waits for a full count).
+    total_exact: bool = True
+
+
+# A page counts its matches only this far; an exact count over 10M rows costs ~50 ms.
+COUNT_CAP = 10_000
 
 
 # Most records a link-status restriction may name (link checks sample; they never cover 10M).
@@ -116,7 +123,7 @@ class Explorer:
             seed=seed,
             within=within,
         )
-        total = self.catalog.count(dataset.name, conditions, within=within)
+        total = self.catalog.count(dataset.name, conditions, within=within, cap=COUNT_CAP)
         return BrowseResult(
             rows=page.rows,
             total=total,
@@ -124,7 +131,21 @@ class Explorer:
             offset=offset,
             sort=sort,
             next_after=page.next_after,
+            total_exact=total <= COUNT_CAP,
         )
+
+    def count(self, dataset: DatasetHandle, record_filter: RecordFilter) -> int:
+        """The exact number of records the grid would page through for this filter."""
+        conditions = self.conditions(dataset, record_filter)
+        within = self.restriction(dataset, record_filter)
+        if record_filter.q:
+            if within is None and supports(conditions):
+                hidden = self.hidden_positions.get(dataset.name, ())
+                return (
+                    dataset.text().search(record_filter.q, conditions, limit=1, hidden=hidden).count
+                )
+            within = self._best_text_hits(dataset, record_filter, within)
+        return self.catalog.count(dataset.name, conditions, within=within)
 
     def _text_browse(
         self,
@@ -249,20 +270,15 @@ class Explorer:
         self, dataset: DatasetHandle, record_filter: RecordFilter
     ) -> dict[str, Histogram]:
         by_text, within = self.scope(dataset, record_filter)
-        hidden = self.hidden_positions.get(dataset.name, ())
         conditions = self.conditions(dataset, record_filter)
-        result: dict[str, Histogram] = {}
-        for score in SCORE_DOMAINS:
-            if by_text:
-                counts = dataset.text().histogram(
-                    record_filter.q or "", score, conditions, hidden=hidden
-                )
-                result[score] = Histogram(score=score, edges=histogram_edges(score), counts=counts)
-            else:
-                result[score] = self.catalog.histogram(
-                    dataset.name, score, conditions, within=within
-                )
-        return result
+        if not by_text:
+            return self.catalog.histograms(dataset.name, conditions, within=within)
+        hidden = self.hidden_positions.get(dataset.name, ())
+        counts = dataset.text().histograms(record_filter.q or "", conditions, hidden=hidden)
+        return {
+            score: Histogram(score=score, edges=histogram_edges(score), counts=counts[score])
+            for score in SCORE_DOMAINS
+        }
 
     # --- single records -------------------------------------------------------------------------
     def record(self, dataset: DatasetHandle, sample_id: str) -> dict[str, Any] | None:

@@ -71,6 +71,7 @@ class TextIndex:
     ) -> TextHits:
         query = self._query(text, conditions, hidden)
         searcher = self._searcher()
+        limit = max(limit, 1)  # tantivy-py panics on limit=0
         if sort == "relevance":
             result = searcher.search(query, limit, count=True, offset=offset)
         elif sort in ORDER_FIELDS:
@@ -106,20 +107,27 @@ class TextIndex:
         buckets = result.get("facet", {}).get("buckets", [])
         return [(str(b["key"]), int(b["doc_count"])) for b in buckets]
 
-    def histogram(
-        self, text: str, score: str, conditions: Sequence[Condition], hidden: Sequence[int] = ()
-    ) -> list[int]:
-        low, high = SCORE_DOMAINS[score]
-        step = (high - low) / HISTOGRAM_BINS
+    def histograms(
+        self, text: str, conditions: Sequence[Condition], hidden: Sequence[int] = ()
+    ) -> dict[str, list[int]]:
+        """HISTOGRAM_BINS counts per score over its fixed domain, all in one aggregation."""
         query = self._query(text, conditions, hidden)
-        result = self._searcher().aggregate(
-            query, {"h": {"histogram": {"field": score, "interval": step, "offset": low}}}
-        )
-        counts = [0] * HISTOGRAM_BINS
-        for bucket in result.get("h", {}).get("buckets", []):
-            index = math.floor((float(bucket["key"]) - low) / step + 1e-9)
-            counts[min(max(index, 0), HISTOGRAM_BINS - 1)] += int(bucket["doc_count"])
-        return counts
+        steps = {
+            score: (high - low) / HISTOGRAM_BINS for score, (low, high) in SCORE_DOMAINS.items()
+        }
+        spec = {
+            score: {"histogram": {"field": score, "interval": steps[score], "offset": low}}
+            for score, (low, _) in SCORE_DOMAINS.items()
+        }
+        result = self._searcher().aggregate(query, spec)
+        histograms: dict[str, list[int]] = {}
+        for score, (low, _) in SCORE_DOMAINS.items():
+            counts = [0] * HISTOGRAM_BINS
+            for bucket in result.get(score, {}).get("buckets", []):
+                index = math.floor((float(bucket["key"]) - low) / steps[score] + 1e-9)
+                counts[min(max(index, 0), HISTOGRAM_BINS - 1)] += int(bucket["doc_count"])
+            histograms[score] = counts
+        return histograms
 
     # --- translation -------------------------------------------------------------------------
     def _query(

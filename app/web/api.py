@@ -48,7 +48,10 @@ def records_body(
             next_url = url_with(request, page=params.page + 1, after=None)
     body: dict[str, Any] = {
         "dataset": dataset_name,
-        "total": result.total,
+        # An exact total, or null with "total_at_least" when the page stopped counting:
+        # /api/count gives the exact number.
+        "total": result.total if result.total_exact else None,
+        "total_at_least": result.total,
         "sort": sort,
         "offset": result.offset,
         "size": params.size,
@@ -118,6 +121,14 @@ async def similar(
     search = SearchParams(mode="meaning", like=sample_id, space="auto")
     answer = await run_browse(request, dataset, record_filter, params, search)
     return records_body(request, dataset.name, answer.result.sort, params, answer)
+
+
+@router.get("/count", summary="The exact number of records under the filters")
+async def count(
+    dataset: DatasetDep, explorer: ExplorerDep, record_filter: FilterDep
+) -> dict[str, Any]:
+    total = await to_thread.run_sync(lambda: explorer.count(dataset, record_filter))
+    return {"dataset": dataset.name, "total": total}
 
 
 @router.get("/records/{sample_id}", summary="One record, every column (twin of /records/{id})")

@@ -115,6 +115,14 @@ async def browse_page(
     )
 
 
+@router.get("/count", summary="The exact number of records under the filters (partial)")
+async def count_partial(
+    request: Request, dataset: DatasetDep, explorer: ExplorerDep, record_filter: FilterDep
+):
+    total = await to_thread.run_sync(lambda: explorer.count(dataset, record_filter))
+    return render(request, "partials/_count.html", {"total": total})
+
+
 @router.get("/histograms", summary="Score histograms of the current selection (partial)")
 async def histograms_partial(
     request: Request,

@@ -209,8 +209,9 @@ def test_laion_unique_index_and_text_index(laion_dataset):
     dataset, manifest, _ = laion_dataset
     assert query(
         dataset,
-        "SELECT is_unique FROM duckdb_indexes() WHERE table_name = 'records'",
-    ) == [(True,)]
+        "SELECT index_name, is_unique FROM duckdb_indexes() WHERE table_name = 'records' "
+        "ORDER BY index_name",
+    ) == [("records_pos", True), ("records_sample_id", True)]
     con = duckdb.connect(str(dataset / "catalog.duckdb"))
     try:
         with pytest.raises(duckdb.ConstraintException):

@@ -100,10 +100,20 @@ def test_default_build_is_quick_and_large_enough(full, rows):
 def test_columns_have_laion_names_and_types(full):
     schema = pq.read_schema(full[0].parquet)
     expected = {
-        "SAMPLE_ID": "int64", "URL": "string", "TEXT": "string", "LANGUAGE": "string",
-        "WIDTH": "int64", "HEIGHT": "int64", "LICENSE": "string", "NSFW": "string",
-        "similarity": "double", "punsafe": "double", "pwatermark": "double",
-        "aesthetic": "double", "md5": "string", "hash": "int64",
+        "SAMPLE_ID": "int64",
+        "URL": "string",
+        "TEXT": "string",
+        "LANGUAGE": "string",
+        "WIDTH": "int64",
+        "HEIGHT": "int64",
+        "LICENSE": "string",
+        "NSFW": "string",
+        "similarity": "double",
+        "punsafe": "double",
+        "pwatermark": "double",
+        "aesthetic": "double",
+        "md5": "string",
+        "hash": "int64",
     }
     assert {f.name: str(f.type) for f in schema} == expected
 
@@ -157,8 +167,9 @@ def test_captions_describe_their_base_image(rows, provenance):
     english = [r for r in rows if r["LANGUAGE"] == "en"]
     cats = [r for r in english if provenance[r["SAMPLE_ID"]]["base"] == "chelsea"]
     assert cats
-    assert sum(("cat" in r["TEXT"].lower()) or ("kitten" in r["TEXT"].lower())
-               for r in cats) >= 0.8 * len(cats)
+    assert sum(
+        ("cat" in r["TEXT"].lower()) or ("kitten" in r["TEXT"].lower()) for r in cats
+    ) >= 0.8 * len(cats)
 
 
 def test_score_distributions_look_like_laion(rows):
@@ -173,8 +184,9 @@ def test_score_distributions_look_like_laion(rows):
     assert 0.03 <= (punsafe > 0.5).mean() <= 0.12
     assert np.median(punsafe) < 0.05
     for row in rows:
-        expected = "UNLIKELY" if row["punsafe"] < 0.5 else \
-            "UNSURE" if row["punsafe"] < 0.8 else "NSFW"
+        expected = (
+            "UNLIKELY" if row["punsafe"] < 0.5 else "UNSURE" if row["punsafe"] < 0.8 else "NSFW"
+        )
         assert row["NSFW"] == expected
 
     watermark = np.array([r["pwatermark"] for r in rows])
@@ -221,8 +233,11 @@ def test_near_duplicate_groups_hold_real_near_duplicates(full, rows, provenance)
             if item["dup_kind"] == "copy":
                 assert by_id[item["SAMPLE_ID"]]["md5"] == by_id[original["SAMPLE_ID"]]["md5"]
             if item["dup_kind"] in ("copy", "requality", "rescale", "trim"):
-                near.append(np.abs(_thumb(folder, item["SAMPLE_ID"])
-                                   - _thumb(folder, original["SAMPLE_ID"])).mean())
+                near.append(
+                    np.abs(
+                        _thumb(folder, item["SAMPLE_ID"]) - _thumb(folder, original["SAMPLE_ID"])
+                    ).mean()
+                )
         other = ids[(ids.index(original["SAMPLE_ID"]) + 97) % len(ids)]
         if provenance[other]["base"] != original["base"]:
             far.append(np.abs(_thumb(folder, other) - _thumb(folder, original["SAMPLE_ID"])).mean())

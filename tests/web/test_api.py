@@ -65,3 +65,23 @@ def test_openapi_lists_the_twins(client):
     assert {"/api/records", "/api/records/{sample_id}", "/api/facets", "/api/datasets"} <= set(
         paths
     )
+
+
+def test_a_page_counts_only_so_far_and_the_exact_count_comes_apart(client, monkeypatch):
+    from bs4 import BeautifulSoup
+
+    from app.explore import service
+
+    monkeypatch.setattr(service, "COUNT_CAP", 50)
+    body = client.get("/api/records").json()
+    assert body["total"] is None and body["total_at_least"] == 51
+    assert client.get("/api/count").json()["total"] == 120
+    assert (
+        client.get("/api/count", params={"q": "cat", "lang": "en"}).json()["total"]
+        == (client.get("/api/records", params={"q": "cat", "lang": "en"}).json()["total"])
+    )
+    page = BeautifulSoup(client.get("/").text, "html.parser")
+    total = page.select_one("#total-count")
+    assert total.text == "50+" and total["hx-get"].startswith("/count")
+    exact = BeautifulSoup(client.get(total["hx-get"]).text, "html.parser")
+    assert exact.select_one("#total-count").text == "120"

@@ -101,6 +101,8 @@ CASES = [
     Case("GET", "/api/records", "view"),
     Case("GET", "/api/records/{sample_id}", "view", "/api/records/1011"),
     Case("GET", "/api/facets", "view"),
+    Case("GET", "/api/count", "view"),
+    Case("GET", "/count", "view", page=True),
     Case("GET", "/api/histograms", "view"),
     Case("GET", "/api/overview", "view"),
     Case("GET", "/api/search", "view", "/api/search?q=cat&mode=meaning"),
