@@ -190,22 +190,25 @@ def _probe_image() -> Any:
     return Image.fromarray(np.ascontiguousarray(pixels), "RGB")
 
 
+def tag_options(cfg: dict[str, Any]) -> dict[str, Any]:
+    """create_model_and_transforms options that make a model match a pretrained tag's
+    weights: its activation (QuickGELU for OpenAI's) and its preprocessing."""
+    if not cfg:
+        return {}
+    options: dict[str, Any] = {"force_quick_gelu": bool(cfg.get("quick_gelu", False))}
+    for key in ("mean", "std", "interpolation", "resize_mode"):
+        if cfg.get(key):
+            options[f"image_{key}"] = cfg[key]
+    return options
+
+
 def load_clip(source: ClipSource) -> ClipModel:
     """Build the model of ``source`` on the CPU, from its local file or untrained."""
     offline()
     import open_clip
     import torch
 
-    options: dict[str, Any] = {}
-    if source.tag:
-        # A tag's own preprocessing (mean, std, resize) and activation must match its weights.
-        cfg = open_clip.get_pretrained_cfg(source.arch, source.tag) or {}
-        options["force_quick_gelu"] = bool(cfg.get("quick_gelu", False))
-        preprocess_cfg = {
-            key: cfg[key] for key in ("mean", "std", "interpolation", "resize_mode") if key in cfg
-        }
-        if preprocess_cfg:
-            options["force_preprocess_cfg"] = preprocess_cfg
+    options = tag_options(open_clip.get_pretrained_cfg(source.arch, source.tag or "") or {})
     try:
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(UNTRAINED_SEED)

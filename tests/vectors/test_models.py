@@ -60,6 +60,20 @@ def test_checkpoint_file_round_trip(tmp_path, clip):
     assert not np.allclose(model.probe_vector, clip.probe_vector, atol=1e-3)
 
 
+def test_a_tags_activation_and_preprocessing_are_applied():
+    import open_clip
+
+    from app.vectors.models import tag_options
+
+    options = tag_options(open_clip.get_pretrained_cfg("ViT-B-32", "openai"))
+    assert options["force_quick_gelu"] is True
+    model, _, preprocess = open_clip.create_model_and_transforms(
+        SMALL_ARCH, pretrained=None, **{**options, "image_mean": (0.1, 0.2, 0.3)}
+    )
+    assert preprocess.transforms[-1].mean == (0.1, 0.2, 0.3)
+    assert tag_options({}) == {}
+
+
 def test_missing_checkpoint_names_the_path_and_the_way_out(tmp_path):
     missing = tmp_path / "nowhere" / "open_clip_model.safetensors"
     with pytest.raises(ModelError) as error:
