@@ -319,8 +319,8 @@ def measure(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
     )
     timed(
         report,
-        "20-bin histogram of aesthetic under filters (Catalog.histogram)",
-        lambda i: catalog.histogram(DATASET, "aesthetic", conditions(page_filter(i))),
+        "20-bin histograms of all four scores under filters (Catalog.histograms)",
+        lambda i: catalog.histograms(DATASET, conditions(page_filter(i))),
         target="histogram",
         **kw,
     )

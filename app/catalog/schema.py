@@ -151,6 +151,8 @@ BY_NAME: dict[str, Column] = {column.name: column for column in COLUMNS}
 SCORE_COLUMNS: tuple[str, ...] = ("similarity", "punsafe", "pwatermark", "aesthetic")
 FACET_COLUMNS: tuple[str, ...] = ("language", "domain", "license")
 HISTOGRAM_BINS = 20
+# ``records_sample`` holds the rows with hash(pos) % SAMPLE_RATE = 0 (a deterministic 1%).
+SAMPLE_RATE = 100
 
 # Fixed histogram domains: the same scale for every dataset keeps charts comparable.
 SCORE_DOMAINS: dict[str, tuple[float, float]] = {

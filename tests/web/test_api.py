@@ -85,3 +85,25 @@ def test_a_page_counts_only_so_far_and_the_exact_count_comes_apart(client, monke
     assert total.text == "50+" and total["hx-get"].startswith("/count")
     exact = BeautifulSoup(client.get(total["hx-get"]).text, "html.parser")
     assert exact.select_one("#total-count").text == "120"
+
+
+def test_large_datasets_estimate_facets_and_histograms_from_the_sample(settings, monkeypatch):
+    from fastapi.testclient import TestClient
+
+    from app.catalog import queries
+    from app.main import create_app
+
+    monkeypatch.setattr(queries, "SAMPLE_FROM_ROWS", 100)  # tiny (120 rows) counts as large
+    with TestClient(create_app(settings)) as client:
+        facets = client.get("/api/facets").json()
+        assert all(v["approximate"] and v["count"] % 100 == 0 for v in facets["language"])
+        histograms = client.get("/api/histograms").json()
+        assert histograms["aesthetic"]["approximate"]
+        # Caption search and link restrictions count exactly.
+        searched = client.get("/api/facets", params={"q": "cat"}).json()
+        assert not any(v["approximate"] for v in searched["language"])
+
+
+def test_small_datasets_count_facets_exactly(client):
+    facets = client.get("/api/facets").json()
+    assert not any(v["approximate"] for v in facets["language"])
