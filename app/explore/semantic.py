@@ -118,6 +118,28 @@ class SemanticSearch:
             ),
         )
 
+    def by_vector(
+        self,
+        dataset: DatasetHandle,
+        vector: np.ndarray,
+        kind: str,
+        record_filter: RecordFilter,
+        *,
+        limit: int,
+    ) -> BrowseResult:
+        """A query embedding the client computed itself (as clip-retrieval's back end takes)."""
+        vectors = dataset.vectors()
+        self._require(vectors, kind)
+        return self._knn(
+            dataset,
+            record_filter,
+            limit,
+            0,
+            lambda k, allowed, accept: vectors.search(
+                vector, k, kind=kind, allowed=allowed, accept=accept
+            ),
+        )
+
     def like(
         self,
         dataset: DatasetHandle,

@@ -36,8 +36,9 @@ router = APIRouter(tags=["accounts"])
 
 CSRF_COOKIE = "loupe_csrf"
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-# POST only because they carry an upload; they change nothing, so API clients need no token.
-READ_ONLY_POSTS = frozenset({"/api/search/image"})
+# POST only because they carry an upload or a vector; they change nothing, so API clients
+# need no token.
+READ_ONLY_POSTS = frozenset({"/api/search/image", "/api/search/vector"})
 # Reachable without signing in even when LOUPE_REQUIRE_LOGIN is on.
 PUBLIC_PATHS = frozenset({"/login", "/logout"})
 _CSRF_KEY = re.compile(r"^[A-Za-z0-9_-]{32,64}$")

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
+import numpy as np
 from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Path, Request, UploadFile
 from PIL import Image
+from pydantic import BaseModel, Field
 
 from app.catalog.filters import RecordFilter
 from app.config import Settings
@@ -91,6 +93,39 @@ async def search_image_api(
 ) -> dict[str, Any]:
     image = await read_picture(picture, settings)
     result = await search_picture(request, dataset, record_filter, image)
+    return {"dataset": dataset.name, "total": result.total, "records": result.rows}
+
+
+class VectorQuery(BaseModel):
+    vector: list[float] = Field(..., min_length=2, max_length=4096)
+    kind: Literal["image", "caption"] = "image"
+    k: int = Field(50, ge=1, le=1000)
+
+
+@router.post(
+    "/api/search/vector",
+    tags=["api"],
+    summary="The records nearest to a query embedding you computed (with filters)",
+)
+async def search_vector_api(
+    request: Request,
+    dataset: DatasetDep,
+    settings: SettingsDep,
+    record_filter: FilterDep,
+    query: VectorQuery,
+) -> dict[str, Any]:
+    if query.k > settings.max_page_size:
+        raise HTTPException(400, detail=f"k is at most {settings.max_page_size} (got {query.k})")
+    semantic: SemanticSearch = request.app.state.semantic
+    vector = np.asarray(query.vector, dtype=np.float32)
+    if not np.isfinite(vector).all() or not np.any(vector):
+        raise HTTPException(400, detail="the vector must be finite and not all zeros")
+    try:
+        result = await to_thread.run_sync(
+            lambda: semantic.by_vector(dataset, vector, query.kind, record_filter, limit=query.k)
+        )
+    except ValueError as error:  # a vector of the wrong dimension
+        raise HTTPException(400, detail=str(error)) from None
     return {"dataset": dataset.name, "total": result.total, "records": result.rows}
 
 

@@ -66,6 +66,7 @@ class Case:
     page: bool = False  # a browser navigation (Accept: text/html)
     data: dict[str, str] = field(default_factory=dict)
     upload: bool = False  # sends a small picture as the multipart field "picture"
+    vector: bool = False  # sends a JSON query vector
 
     ok_status: int | None = None
 
@@ -106,6 +107,7 @@ CASES = [
     Case("GET", "/api/histograms", "view"),
     Case("GET", "/api/overview", "view"),
     Case("GET", "/api/search", "view", "/api/search?q=cat&mode=meaning"),
+    Case("POST", "/api/search/vector", "view", "/api/search/vector?ds=tiny", vector=True),
     Case("GET", "/api/records/{sample_id}/similar", "view", "/api/records/1011/similar"),
     Case("GET", "/records/{sample_id}/duplicates", "view", "/records/1011/duplicates", page=True),
     Case("POST", "/search/image", "view", "/search/image?ds=tiny", upload=True, ok_status=200),
@@ -191,6 +193,14 @@ def test_route_by_role(role_app, role):
         if case.method == "GET":
             response = client.get(url, headers=headers, follow_redirects=False)
         else:
+            if case.vector:
+                response = client.post(
+                    url, json={"vector": [0.1] * 256, "kind": "image", "k": 5}, headers=headers
+                )
+                expected = case.expected(role, require_login)
+                if response.status_code != (200 if expected == 303 else expected):
+                    failures.append(f"POST {url}: {response.status_code}, expected {expected}")
+                continue
             response = client.post(
                 url,
                 data={**case.data, "csrf_token": token},

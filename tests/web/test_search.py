@@ -122,3 +122,34 @@ def test_meaning_search_on_a_dataset_without_vectors_is_a_clear_409(tmp_path):
         assert "loupe embed" in response.json()["detail"]
         # Plain word search still works.
         assert client.get("/api/search", params={"q": "cat"}).status_code == 200
+
+
+def test_query_by_vector_matches_more_like_this(client):
+    dataset = client.app.state.datasets["tiny"]
+    row = client.get("/api/records/1010").json()
+    vector = dataset.vectors().vector_of(row["pos"], "image")
+    body = client.post(
+        "/api/search/vector?ds=tiny", json={"vector": vector.tolist(), "kind": "image", "k": 5}
+    ).json()
+    # The stored vector is already centred; the API takes a model's raw output and centres it
+    # again, so the score is below 1, but the record itself still ranks first.
+    assert body["records"][0]["sample_id"] == "1010"
+    filtered = client.post(
+        "/api/search/vector?ds=tiny&lang=de",
+        json={"vector": vector.tolist(), "kind": "image", "k": 5},
+    ).json()
+    assert all(r["language"] == "de" for r in filtered["records"])
+
+
+@pytest.mark.parametrize(
+    ("payload", "status"),
+    [
+        ({"vector": [0.1] * 7, "kind": "image"}, 400),  # wrong dimension
+        ({"vector": [0.0] * 256}, 400),
+        ({"vector": [1.0]}, 422),
+        ({"vector": [0.1] * 256, "k": 0}, 422),
+        ({"vector": [0.1] * 256, "kind": "audio"}, 422),
+    ],
+)
+def test_bad_query_vectors(client, payload, status):
+    assert client.post("/api/search/vector?ds=tiny", json=payload).status_code == status
