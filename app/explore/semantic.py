@@ -17,9 +17,13 @@ from app.catalog.filters import RecordFilter
 from app.explore.datasets import DatasetHandle
 from app.explore.service import BrowseResult, Explorer
 from app.vectors.queries import QueryEncoder
-from app.vectors.search import ALLOWED_EXACT_LIMIT, Accept, Hit, VectorIndex
+from app.vectors.search import Accept, Hit, VectorIndex
 
 Space = Literal["auto", "captions", "images"]
+
+# Filters matching at most this many records hand their positions to the vector search
+# (exact within them); broader ones are checked in DuckDB on each batch of candidates.
+CANDIDATE_CAP = 50_000
 
 
 class MeaningUnavailable(Exception):
@@ -216,7 +220,7 @@ class SemanticSearch:
             return np.fromiter(passing, dtype=np.int64, count=len(passing)), None
         if conditions:
             candidates = catalog.candidate_positions(
-                dataset.name, conditions, cap=ALLOWED_EXACT_LIMIT
+                dataset.name, conditions, cap=CANDIDATE_CAP
             )
             if candidates is not None:
                 return np.asarray(candidates, dtype=np.int64), None
