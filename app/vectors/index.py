@@ -178,14 +178,26 @@ def read_params(files: store.KindFiles) -> IndexParams:
 
 
 def first_stage(
-    index: Any, params: IndexParams, queries: np.ndarray, fetch: int, nprobe: int | None = None
+    index: Any,
+    params: IndexParams,
+    queries: np.ndarray,
+    fetch: int,
+    nprobe: int | None = None,
+    selector: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Raw index search: (scores, rows) of ``fetch`` candidates per query (-1 = none)."""
+    """Raw index search: (scores, rows) of ``fetch`` candidates per query (-1 = none),
+    among the rows ``selector`` (a FAISS IDSelector) lets through if given."""
     queries = np.ascontiguousarray(queries, dtype=np.float32)
     fetch = max(1, min(fetch, params.count))
     if params.exact:
-        return index.search(queries, fetch)
+        if selector is None:
+            return index.search(queries, fetch)
+        flat_params = faiss.SearchParameters()
+        flat_params.sel = selector
+        return index.search(queries, fetch, params=flat_params)
     search_params = faiss.SearchParametersIVF()
+    if selector is not None:
+        search_params.sel = selector
     search_params.nprobe = min(params.nlist, nprobe or params.nprobe)
     # The HNSW coarse quantizer searches with efSearch 16 by default, which found only 19 of
     # a query's 32 nearest lists at 10M vectors; a beam of 4 x nprobe (at least 128) finds

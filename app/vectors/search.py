@@ -2,14 +2,16 @@
 
 Filters live in DuckDB, vectors here, so the caller passes filters in one of two shapes:
 
-* ``allowed``: the positions a filter matches, when that set is small (up to
-  ``ALLOWED_EXACT_LIMIT``): they are scored exactly against their stored vectors, so the
-  answer is the true top ``k`` among them however rare they are.
+* ``allowed``: the positions a filter matches, when that set is not too large
+  (``VectorIndex.allowed_limit``, 2% of the records): up to ``EXACT_ROWS`` of them are scored
+  exactly against their stored vectors, so a rare filter gets its true top ``k``; a larger
+  set is searched through the index with an ID selector (only its rows are scanned, with as
+  many lists opened as its sparseness needs) and re-ranked exactly.
 * ``accept``: a callback asked about candidate positions (it runs the filter in DuckDB on
-  just those), used with over-fetching: ``k*4`` candidates, then ``k*16``, ... until ``k``
-  pass or ``MAX_FETCH`` candidates were looked at.
+  just those), for broad filters: the index over-fetches (``k*rerank*2*4`` candidates, then
+  4 times more a round, at most ``MAX_FETCH``) until enough pass, and those are re-ranked.
 
-Every search returns ``Hit(pos, score)`` best first; ``score`` is the cosine similarity.
+Every search returns ``Hit(pos, score)`` best first; ``score`` is the exact cosine similarity.
 FAISS calls here run single-threaded: the web server answers many requests at once, and one
 query's OpenMP team fighting the others for two cores costs more than it gains.
 """
@@ -32,7 +34,8 @@ from app.vectors.duplicates import DuplicateTable, load_duplicates
 
 log = logging.getLogger(__name__)
 
-ALLOWED_EXACT_LIMIT = 50_000  # above this, pass `accept` instead of `allowed`
+EXACT_ROWS = 4096  # allowed sets up to this size are scored row by row; larger ones go
+# through the index with an ID selector
 MAX_FETCH = 16_384
 # A filter's true top k lies deeper in the unfiltered order, where compressed scores are
 # closer together: re-rank twice as many (measured at 1M: recall@50 0.91 -> 0.97 with a 10%
@@ -40,7 +43,6 @@ MAX_FETCH = 16_384
 FILTER_RERANK = 2
 OVERFETCH = 4  # each round asks for this many times more candidates
 NEIGHBOURS_FOR_DUPLICATES = 64
-EXACT_BLOCK = 65_536
 
 Accept = Callable[[np.ndarray], np.ndarray]
 
@@ -103,6 +105,11 @@ class VectorIndex:
     def has(self, kind: str) -> bool:
         return kind in self.kinds
 
+    def allowed_limit(self, kind: str = "image") -> int:
+        """Largest filter match count worth passing as ``allowed``; above it pass ``accept``
+        (a broad filter fills a page from a few thousand index candidates)."""
+        return max(EXACT_ROWS, self.part(kind).emb.count // 50)
+
     def part(self, kind: str) -> IndexedKind:
         try:
             return self.kinds[kind]
@@ -164,22 +171,53 @@ class VectorIndex:
         if k <= 0:
             return []
         faiss.omp_set_num_threads(1)
-        if allowed is not None:
-            return self._search_allowed(part, query, k, np.asarray(allowed), accept, exclude)
+        if allowed is None:
+            return self._ranked(part, query, k, accept, exclude, None)
+        rows = part.emb.rows_of(np.unique(np.asarray(allowed, dtype=np.int64)))
+        rows = rows[rows >= 0]
+        if exclude:
+            rows = rows[~np.isin(rows, part.emb.rows_of(np.fromiter(exclude, dtype=np.int64)))]
+        if rows.size == 0:
+            return []
+        if rows.size <= EXACT_ROWS:
+            return self._score_rows(part, query, k, rows, accept)
+        return self._ranked(part, query, k, accept, frozenset(), rows)
+
+    def _ranked(
+        self,
+        part: IndexedKind,
+        query: np.ndarray,
+        k: int,
+        accept: Accept | None,
+        exclude: set[int] | frozenset[int],
+        selection: np.ndarray | None,
+    ) -> list[Hit]:
+        """Candidates from the index (restricted to ``selection`` rows by an ID selector),
+        filtered, then scored exactly."""
         params = part.params
         # Candidates to score exactly: k from an exact index; k * rerank from a compressed
-        # one, whose first-stage order is approximate. A filter is applied before re-ranking,
-        # so deep over-fetching costs first-stage candidates, not disk reads.
+        # one, whose first-stage order is approximate. Filters apply before re-ranking, so
+        # deep over-fetching costs first-stage candidates, not disk reads.
         want = k if params.exact else k * params.rerank
-        if accept is not None:
+        if accept is not None or selection is not None:
             want *= FILTER_RERANK
         fetch = want + len(exclude) if accept is None else want * OVERFETCH
-        limit = min(part.emb.count, MAX_FETCH)
+        population = part.emb.count if selection is None else int(selection.size)
+        limit = min(population, MAX_FETCH)
+        selector = None if selection is None else faiss.IDSelectorBatch(selection)
         verdicts: dict[int, bool] = {}
         while True:
             fetch = min(fetch, limit)
+            # A selection of 1 in 50 puts the 200th selected vector about 10,000th overall:
+            # open as many lists as that depth needs.
+            depth = fetch * part.emb.count // population
             scores, rows = vindex.first_stage(
-                part.index, params, query[None, :], fetch, vindex.probe_for(params, fetch)
+                part.index,
+                params,
+                query[None, :],
+                fetch,
+                vindex.probe_for(params, depth),
+                selector=selector,
             )
             valid = rows[0] >= 0
             scores, rows = scores[0][valid], rows[0][valid]
@@ -249,28 +287,16 @@ class VectorIndex:
 
     # -- internals ---------------------------------------------------------------------------
 
-    def _search_allowed(
+    def _score_rows(
         self,
         part: IndexedKind,
         query: np.ndarray,
         k: int,
-        allowed: np.ndarray,
+        rows: np.ndarray,
         accept: Accept | None,
-        exclude: set[int] | frozenset[int],
     ) -> list[Hit]:
-        rows = part.emb.rows_of(np.unique(allowed.astype(np.int64, copy=False)))
-        rows = rows[rows >= 0]
-        if exclude:
-            excluded = part.emb.rows_of(np.fromiter(exclude, dtype=np.int64))
-            rows = rows[~np.isin(rows, excluded)]
-        if rows.size == 0:
-            return []
-        scores = np.concatenate(
-            [
-                part.emb.gather(rows[start : start + EXACT_BLOCK]) @ query
-                for start in range(0, rows.size, EXACT_BLOCK)
-            ]
-        )
+        """Exact scores of a few rows, read from the stored vectors."""
+        scores = part.emb.gather(rows) @ query
         # Best first, a slice at a time: only as many candidates as the filter needs become
         # Hit objects.
         step = k if accept is None else k * OVERFETCH

@@ -55,6 +55,20 @@ def test_allowed_set_is_searched_exactly(indexed):
     assert index.search(query, 5, allowed=np.array([], dtype=np.int64)) == []
 
 
+def test_large_allowed_sets_are_exact_too(indexed):
+    _, index, vectors = indexed
+    allowed = np.arange(N)[np.arange(N) % 7 != 0]  # 5142 records: read through a span map
+    query = vectors[2500]
+    hits = index.search(query, 10, allowed=allowed)
+    assert [h.pos for h in hits] == _brute(
+        vectors, np.arange(N), query, 10, keep=lambda p: p % 7 != 0
+    )
+    emb = index.part("image").emb
+    rows = np.array([5, 4999, 17, 5998, 3000], dtype=np.int64)
+    assert np.allclose(emb._read_span(rows), vectors[rows])
+    assert np.allclose(emb._read_rows(rows), vectors[rows])
+
+
 def test_accept_callback_over_fetches_until_the_page_is_full(indexed):
     kind, index, vectors = indexed
     asked: list[int] = []
