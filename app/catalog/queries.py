@@ -313,7 +313,7 @@ class Catalog:
             placeholders = ", ".join("?" for _ in chunk)
             where, params = self._where(name, [], [f"pos IN ({placeholders})"], chunk)
             for row in self.connection.query_dicts(
-                f"SELECT {_CARD_SELECT} FROM {_table(name)} {where}", params
+                f"SELECT {_CARD_SELECT} FROM {_table(name)} {where}", params, guarded=False
             ):
                 by_pos[row["pos"]] = row
         return [by_pos[p] for p in wanted if p in by_pos]

@@ -38,22 +38,44 @@ def ingest(
     """Turn parquet metadata (LAION-5B, img2dataset, clip-retrieval) into a dataset."""
     # Imported here so that `loupe --help` does not pay for DuckDB and tantivy.
     from app.catalog.ingest import IngestError, ingest_dataset
+    from app.catalog.layout import DatasetPaths
     from app.config import Settings
+    from app.vectors.precomputed import (
+        PrecomputedError,
+        find_shards,
+        import_precomputed,
+        is_precomputed_layout,
+        metadata_files,
+    )
 
     settings = Settings()
+    # A clip-retrieval / embedding-reader folder (metadata/, img_emb/, text_emb/): its
+    # metadata is the catalog, and its embeddings are imported once the catalog exists.
+    embedding_roots = [p for p in paths if p.is_dir() and is_precomputed_layout(p)]
+    sources = [f for p in paths for f in (metadata_files(p) if p in embedding_roots else [p])]
     try:
+        for root in embedding_roots:
+            find_shards(root)  # refuse misaligned shards before building anything
         mapping = _parse_mapping(map_ or [])
         manifest = ingest_dataset(
             settings.data_dir,
             name,
-            paths,
+            sources,
             mapping,
             images=images,
             title=title,
             description=description,
             progress=progress,
         )
-    except IngestError as error:
+        for root in embedding_roots:
+            summary = import_precomputed(
+                root, DatasetPaths(settings.dataset_dir(name)), progress=progress
+            )
+            typer.echo(
+                f"Imported {summary.get('imported', 0):,} precomputed image embeddings from "
+                f"{root}; next: loupe index {name}"
+            )
+    except (IngestError, PrecomputedError) as error:
         typer.echo(f"loupe ingest: {error}", err=True)
         raise typer.Exit(code=2) from None
     seconds = manifest.build_seconds or 0.0

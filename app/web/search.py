@@ -7,6 +7,7 @@ from typing import Any, Literal
 import numpy as np
 from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Path, Request, UploadFile
+from fastapi.responses import JSONResponse
 from PIL import Image
 from pydantic import BaseModel, Field
 
@@ -113,7 +114,7 @@ async def search_vector_api(
     settings: SettingsDep,
     record_filter: FilterDep,
     query: VectorQuery,
-) -> dict[str, Any]:
+) -> JSONResponse:
     if query.k > settings.max_page_size:
         raise HTTPException(400, detail=f"k is at most {settings.max_page_size} (got {query.k})")
     semantic: SemanticSearch = request.app.state.semantic
@@ -126,7 +127,8 @@ async def search_vector_api(
         )
     except ValueError as error:  # a vector of the wrong dimension
         raise HTTPException(400, detail=str(error)) from None
-    return {"dataset": dataset.name, "total": result.total, "records": result.rows}
+    # Plain json.dumps: FastAPI's jsonable_encoder costs ~2.5 ms on 50 records of plain values.
+    return JSONResponse({"dataset": dataset.name, "total": result.total, "records": result.rows})
 
 
 @router.get(
