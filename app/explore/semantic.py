@@ -86,16 +86,7 @@ class SemanticSearch:
             kind, vector = "image", query.image
         else:
             kind, vector = "caption", query.caption
-        self._require(vectors, kind)
-        return self._knn(
-            dataset,
-            record_filter,
-            limit,
-            offset,
-            lambda k, allowed, accept: vectors.search(
-                vector, k, kind=kind, allowed=allowed, accept=accept
-            ),
-        )
+        return self._nearest(dataset, vector, kind, record_filter, limit, offset)
 
     def by_image(
         self,
@@ -112,15 +103,7 @@ class SemanticSearch:
         if problem:
             raise MeaningUnavailable(problem)
         vector = self.encoder.embed_image_query(picture)
-        return self._knn(
-            dataset,
-            record_filter,
-            limit,
-            offset,
-            lambda k, allowed, accept: vectors.search(
-                vector, k, kind="image", allowed=allowed, accept=accept
-            ),
-        )
+        return self._nearest(dataset, vector, "image", record_filter, limit, offset)
 
     def by_vector(
         self,
@@ -132,17 +115,7 @@ class SemanticSearch:
         limit: int,
     ) -> BrowseResult:
         """A query embedding the client computed itself (as clip-retrieval's back end takes)."""
-        vectors = dataset.vectors()
-        self._require(vectors, kind)
-        return self._knn(
-            dataset,
-            record_filter,
-            limit,
-            0,
-            lambda k, allowed, accept: vectors.search(
-                vector, k, kind=kind, allowed=allowed, accept=accept
-            ),
-        )
+        return self._nearest(dataset, vector, kind, record_filter, limit, 0)
 
     def like(
         self,
@@ -178,6 +151,27 @@ class SemanticSearch:
         return self._rows(dataset, hits)
 
     # --- internals ------------------------------------------------------------------------------
+    def _nearest(
+        self,
+        dataset: DatasetHandle,
+        vector: np.ndarray,
+        kind: str,
+        record_filter: RecordFilter,
+        limit: int,
+        offset: int,
+    ) -> BrowseResult:
+        vectors = dataset.vectors()
+        self._require(vectors, kind)
+        return self._knn(
+            dataset,
+            record_filter,
+            limit,
+            offset,
+            lambda k, allowed, accept: vectors.search(
+                vector, k, kind=kind, allowed=allowed, accept=accept
+            ),
+        )
+
     def _require(self, vectors: VectorIndex, kind: str) -> None:
         if not vectors.has(kind):
             reason = vectors.problems.get(kind, f"no {kind} index")

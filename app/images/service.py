@@ -18,7 +18,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 from app.catalog.layout import DatasetPaths
-from app.catalog.manifest import read_manifest
 from app.images.addresses import Resolver, system_resolver
 from app.images.decode import MEDIA_TYPE, ImageRefused, decode_image, encode_jpeg, resize_to
 from app.images.linkstatus import LinkCheck, LinkStatusStore, domain_of
@@ -27,10 +26,10 @@ from app.images.placeholder import placeholder_etag, placeholder_svg
 from app.images.remote import FetchLimits, RemoteFetcher
 from app.images.stores import (
     MAX_LOCAL_BYTES,
-    FolderStore,
     ImageStore,
     StoreError,
     TarShardStore,
+    open_image_store,
 )
 from app.images.thumbnails import ThumbnailCache
 
@@ -245,29 +244,7 @@ class ImageService:
     # -- helpers -------------------------------------------------------------------------
 
     def _open_store(self, paths: DatasetPaths) -> ImageStore | None:
-        kind, location = None, None
-        try:
-            spec = read_manifest(paths.manifest).image_store
-        except (OSError, ValueError) as exc:
-            log.debug("no readable manifest for %s: %s", paths.name, exc)
-            spec = None
-        if spec:
-            kind = spec.get("kind")
-            raw = Path(spec.get("path", ""))
-            location = raw if raw.is_absolute() else paths.root / raw
-        elif paths.images.is_dir():
-            kind, location = "folder", paths.images
-        elif paths.shards.is_dir():
-            kind, location = "tar", paths.shards
-        if location is None or not location.is_dir():
-            return None
-        if kind == "folder":
-            return FolderStore(location)
-        if kind == "tar":
-            index = self.settings.state_dir / "tarindex" / f"{paths.name}.sqlite3"
-            return TarShardStore(location, index)
-        log.warning("dataset %s: unknown image_store kind %r", paths.name, kind)
-        return None
+        return open_image_store(paths, self.settings.state_dir)
 
     def _variant(self, size: SizeName) -> tuple[str, int]:
         px = self.settings.thumbnail_size if size == "thumb" else self.settings.display_size

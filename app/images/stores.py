@@ -11,6 +11,7 @@ stay inside the root (symlinks included).
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import sqlite3
@@ -21,6 +22,11 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Protocol
+
+from app.catalog.layout import DatasetPaths
+from app.catalog.manifest import read_manifest
+
+log = logging.getLogger(__name__)
 
 # Larger local files are not decoded at all (the pixel limit would refuse most anyway).
 MAX_LOCAL_BYTES = 64 * 1024 * 1024
@@ -285,3 +291,31 @@ def _pread(path: Path, offset: int, size: int) -> bytes:
         return os.pread(fd, size, offset)
     finally:
         os.close(fd)
+
+
+def open_image_store(paths: DatasetPaths, state_dir: Path) -> ImageStore | None:
+    """A dataset's local pixels, as ``manifest.image_store`` says, else the conventional
+    ``images/`` or ``shards/`` folder; None when it has none. The one place these rules live
+    (the image service and ``loupe embed`` both use it)."""
+    kind, location = None, None
+    try:
+        spec = read_manifest(paths.manifest).image_store
+    except (OSError, ValueError) as exc:
+        log.debug("no readable manifest for %s: %s", paths.name, exc)
+        spec = None
+    if spec:
+        kind = spec.get("kind")
+        raw = Path(spec.get("path", ""))
+        location = raw if raw.is_absolute() else paths.root / raw
+    elif paths.images.is_dir():
+        kind, location = "folder", paths.images
+    elif paths.shards.is_dir():
+        kind, location = "tar", paths.shards
+    if location is None or not location.is_dir():
+        return None
+    if kind == "folder":
+        return FolderStore(location)
+    if kind == "tar":
+        return TarShardStore(location, state_dir / "tarindex" / f"{paths.name}.sqlite3")
+    log.warning("dataset %s: unknown image_store kind %r", paths.name, kind)
+    return None

@@ -28,7 +28,7 @@ from tqdm import tqdm
 from app.catalog.layout import DatasetPaths
 from app.catalog.manifest import read_manifest
 from app.images.decode import ImageRefused, decode_image
-from app.images.stores import FolderStore, ImageStore, StoreError, TarShardStore
+from app.images.stores import ImageStore, StoreError, open_image_store
 from app.vectors import store
 from app.vectors.models import Encoders
 
@@ -133,28 +133,6 @@ def embed_dataset(
 
 def _skipped(kind: str, rows: int, count: int, note: str) -> EmbedResult:
     return EmbedResult(kind, True, rows, count, rows - count, 0, 0, 0.0, note)
-
-
-def open_image_store(paths: DatasetPaths, state_dir: Path) -> ImageStore | None:
-    """The dataset's local pixels, per ``manifest.image_store`` or the conventional folders
-    (the same rules as the image service)."""
-    spec = read_manifest(paths.manifest).image_store
-    kind, location = None, None
-    if spec:
-        kind = spec.get("kind")
-        raw = Path(spec.get("path", ""))
-        location = raw if raw.is_absolute() else paths.root / raw
-    elif paths.images.is_dir():
-        kind, location = "folder", paths.images
-    elif paths.shards.is_dir():
-        kind, location = "tar", paths.shards
-    if location is None or not location.is_dir():
-        return None
-    if kind == "folder":
-        return FolderStore(location)
-    if kind == "tar":
-        return TarShardStore(location, state_dir / "tarindex" / f"{paths.name}.sqlite3")
-    return None
 
 
 # --- one kind, chunk by chunk --------------------------------------------------------------
