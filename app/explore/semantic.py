@@ -135,6 +135,7 @@ class SemanticSearch:
             record_filter,
             limit,
             offset,
+            kind,
             lambda k, allowed, accept: vectors.similar_to(
                 pos, k, kind=kind, allowed=allowed, accept=accept
             ),
@@ -167,6 +168,7 @@ class SemanticSearch:
             record_filter,
             limit,
             offset,
+            kind,
             lambda k, allowed, accept: vectors.search(
                 vector, k, kind=kind, allowed=allowed, accept=accept
             ),
@@ -178,7 +180,13 @@ class SemanticSearch:
             raise MeaningUnavailable(f"search by meaning is not ready for this dataset: {reason}")
 
     def _knn(
-        self, dataset: DatasetHandle, record_filter: RecordFilter, limit: int, offset: int, run
+        self,
+        dataset: DatasetHandle,
+        record_filter: RecordFilter,
+        limit: int,
+        offset: int,
+        kind: str,
+        run,
     ) -> BrowseResult:
         if offset >= self.max_results:
             return BrowseResult(rows=[], total=0, has_more=False, offset=offset, sort="meaning")
@@ -189,7 +197,8 @@ class SemanticSearch:
         rows = self._rows(dataset, page)
         has_more = len(hits) > offset + limit
         notes = []
-        if self.encoder.untrained_note and not self.encoder.clip_trained:
+        # Caption embeddings come from a trained text model; only image vectors are untrained.
+        if kind == "image" and self.encoder.untrained_note and not self.encoder.clip_trained:
             notes.append(f"Note: {self.encoder.untrained_note}.")
         return BrowseResult(
             rows=rows,
@@ -213,9 +222,7 @@ class SemanticSearch:
             passing = catalog.positions_passing(dataset.name, conditions, within)
             return np.fromiter(passing, dtype=np.int64, count=len(passing)), None
         if conditions:
-            candidates = catalog.candidate_positions(
-                dataset.name, conditions, cap=CANDIDATE_CAP
-            )
+            candidates = catalog.candidate_positions(dataset.name, conditions, cap=CANDIDATE_CAP)
             if candidates is not None:
                 return np.asarray(candidates, dtype=np.int64), None
         if not conditions and not hidden:
