@@ -425,6 +425,13 @@ def _loads(values: Sequence[float]) -> str:
     return " / ".join(f"{v:.1f}" for v in values)
 
 
+def free_port() -> int:
+    """A loopback port nobody listens on (for the servers the benches start)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
 def measure_http(
     args: argparse.Namespace,
     data_dir: Path,
@@ -435,9 +442,7 @@ def measure_http(
     """The same queries end to end: a real uvicorn process on 127.0.0.1, an httpx client."""
     import httpx
 
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {
         **os.environ,
         "LOUPE_DATA_DIR": str(data_dir.resolve()),

@@ -25,7 +25,6 @@ import json
 import os
 import platform
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -268,12 +267,6 @@ def ensure_checkpoint(layout: Layout) -> Path:
 # --- the servers ------------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _offline_env(**extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update(HF_HUB_OFFLINE="1", TRANSFORMERS_OFFLINE="1", **extra)
@@ -485,6 +478,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         loupe_build, cr_build = built["loupe"], built["cr"]
     queries = make_queries(args.n, args.seed, args.queries + args.warmup)
     ensure_checkpoint(layout)
+    from bench.browse import free_port
+
     cr_port, loupe_port = free_port(), free_port()
     cr_proc = loupe_proc = None
     try:

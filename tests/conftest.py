@@ -47,7 +47,8 @@ def client(settings):
         yield test_client
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A loopback port nobody listens on (for servers the tests start)."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -59,7 +60,7 @@ class LiveServer:
     def __init__(self, app) -> None:
         import uvicorn
 
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(app, host="127.0.0.1", port=self.port, log_level="warning")
         self.server = uvicorn.Server(config)

@@ -137,15 +137,15 @@ class Explorer:
 
     def count(self, dataset: DatasetHandle, record_filter: RecordFilter) -> int:
         """The exact number of records the grid would page through for this filter."""
+        by_text, within = self.scope(dataset, record_filter)
         conditions = self.conditions(dataset, record_filter)
-        within = self.restriction(dataset, record_filter)
-        if record_filter.q:
-            if within is None and supports(conditions):
-                hidden = self.hidden_positions.get(dataset.name, ())
-                return (
-                    dataset.text().search(record_filter.q, conditions, limit=1, hidden=hidden).count
-                )
-            within = self._best_text_hits(dataset, record_filter, within)
+        if by_text:
+            hidden = self.hidden_positions.get(dataset.name, ())
+            return (
+                dataset.text()
+                .search(record_filter.q or "", conditions, limit=1, hidden=hidden)
+                .count
+            )
         return self.catalog.count(dataset.name, conditions, within=within)
 
     def _text_browse(

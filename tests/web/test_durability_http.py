@@ -13,7 +13,6 @@ from __future__ import annotations
 import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -26,6 +25,7 @@ import pytest
 from app.config import Settings
 from app.review.sessions import CSRF_HEADER, SESSION_COOKIE
 from app.review.store import ReviewStore
+from tests.conftest import free_port
 from tests.web.review_support import FAST_HASHER, PASSWORD
 
 pytestmark = pytest.mark.slow
@@ -33,12 +33,6 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 CLIENTS = 6
 CATEGORIES = ["other", "sexual", "suspected_csam", "personal_data"]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 class Server:

@@ -577,3 +577,12 @@ def test_flag_from_another_process_is_applied_before_the_next_request(fresh, tmp
     ids = {r["sample_id"] for r in records}
     assert "1060" not in ids and "1061" not in ids and "1062" in ids
     assert client.get("/images/1061/display").status_code == 404
+
+
+def test_form_categories_are_the_stores_categories():
+    import typing
+
+    from app.review.db import CATEGORIES
+    from app.web.review import CategoryParam
+
+    assert typing.get_args(CategoryParam) == CATEGORIES
