@@ -1,10 +1,9 @@
 """Parquet metadata (LAION-5B, img2dataset, clip-retrieval, or mapped) -> a dataset folder.
 
-The rows never pass through Python: DuckDB reads each parquet file straight into a staging
-table (one ``INSERT ... SELECT`` per file, which drives the progress bar), then one sorted
-``CREATE TABLE AS`` writes ``records`` in similarity order with ``pos`` = 0..N-1. Everything is
-built in a temporary folder beside the target and renamed into place at the end, so a failure
-or Ctrl-C at any moment leaves the previous dataset as it was.
+The rows never pass through Python: one ``CREATE TABLE AS`` reads every parquet file, sorts
+by similarity and writes ``records``; ``pos`` = 0..N-1 is the row's place in that order.
+Everything is built in a temporary folder beside the target and renamed into place at the
+end, so a failure or Ctrl-C at any moment leaves the previous dataset as it was.
 """
 
 from __future__ import annotations
@@ -13,6 +12,7 @@ import os
 import secrets
 import shutil
 import tempfile
+import threading
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -37,8 +37,8 @@ from app.catalog.schema import (
 
 PARQUET_MAGIC = b"PAR1"
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
-# The staging table holds every mappable column; derived ones are computed in the final pass.
-_STAGE_COLUMNS: tuple[str, ...] = formats.MAPPABLE_COLUMNS
+# Read from the files (mapped); the derived columns are computed in the same pass.
+_LOADED_COLUMNS: tuple[str, ...] = formats.MAPPABLE_COLUMNS
 
 
 class IngestError(Exception):
@@ -288,40 +288,22 @@ def _build_catalog(
     try:
         con.execute(f"SET threads = {_cpu_count()}")
         con.execute("SET temp_directory = ?", [str(spill)])
-        # Staging rows may land in any order (source_row carries the order), which lets DuckDB
-        # insert in parallel without buffering; the final sorted write must keep its order.
-        con.execute("SET preserve_insertion_order = false")
-        con.execute(_create_stage_sql(sources, resolution))
-        with (
-            _step(timings, "read"),
-            tqdm(
-                total=total_rows, unit="rows", unit_scale=True, desc="read", disable=not progress
-            ) as bar,
-        ):
-            offset = 0
-            for source in sources:
-                try:
-                    con.execute(_insert_sql(source, resolution, offset), [str(source.path)])
-                except duckdb.Error as error:
-                    raise IngestError(
-                        f"{source.path}: cannot be loaded ({_first_line(error)})."
-                    ) from None
-                offset += source.rows
-                bar.update(source.rows)
-        with tqdm(total=3, desc="sort, index", disable=not progress) as bar:
-            with _step(timings, "sort"):
-                distinct, staged = con.execute(
-                    "SELECT count(DISTINCT sample_id), count(*) FROM stage"
-                ).fetchall()[0]
-                duplicates = int(staged - distinct)
-                con.execute("SET preserve_insertion_order = true")
-                con.execute(_create_records_sql(resolution, dedupe=duplicates > 0))
-                con.execute("DROP TABLE stage")
-            bar.update()
+        # The sorted write must land in sort order: rowid then equals the sort position.
+        con.execute("SET preserve_insertion_order = true")
+        with _step(timings, "read_sort_write"):
+            sql, params = _create_records_sql(sources, resolution)
+            try:
+                _run_with_progress(con, sql, params, "read, sort, write", progress)
+            except duckdb.Error as error:
+                raise _load_error(con, sources, resolution, error) from None
+            _check_loaded(con, sources, total_rows)
+            _number_rows(con)
+        with tqdm(total=3, desc="index", disable=not progress) as bar:
             with _step(timings, "index"):
-                con.execute("CREATE UNIQUE INDEX records_sample_id ON records (sample_id)")
+                duplicates = _index_sample_ids(con)
+                bar.update()
                 # Text-search and kNN pages fetch their rows by position: an ART lookup of 50
-                # scattered positions takes ~9 ms at 10M rows, a scan ~70 ms.
+                # scattered positions takes ~2 ms at 10M rows, a scan ~70 ms.
                 con.execute("CREATE UNIQUE INDEX records_pos ON records (pos)")
                 # A deterministic 1% of the rows: large datasets' facets and histograms are
                 # estimated from it (app.catalog.queries.Catalog._summary_table).
@@ -346,6 +328,112 @@ def _build_catalog(
     return _BuildStats(row_count, duplicates, schema, score_stats, timings)
 
 
+def _run_with_progress(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[str], label: str, progress: bool
+) -> None:
+    """Run one long statement while a bar follows DuckDB's own progress estimate.
+
+    The whole read-sort-write is a single statement (a staging table cost a second full
+    write), so the bar polls ``query_progress`` from a helper thread instead of counting files.
+    """
+    if not progress:
+        con.execute(sql, params)
+        return
+    con.execute("SET enable_progress_bar = true")
+    con.execute("SET enable_progress_bar_print = false")
+    finished = threading.Event()
+
+    def follow(bar: tqdm) -> None:
+        while not finished.wait(0.25):
+            percent = con.query_progress()
+            if percent >= 0:
+                bar.update(max(percent - bar.n, 0))
+
+    with tqdm(total=100, unit="%", desc=label, bar_format=_PERCENT_BAR) as bar:
+        watcher = threading.Thread(target=follow, args=(bar,), daemon=True)
+        watcher.start()
+        try:
+            con.execute(sql, params)
+        finally:
+            finished.set()
+            watcher.join()
+        bar.update(100 - bar.n)
+
+
+_PERCENT_BAR = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]"
+
+
+def _load_error(
+    con: duckdb.DuckDBPyConnection,
+    sources: Sequence[_Source],
+    resolution: formats.Resolution,
+    error: duckdb.Error,
+) -> IngestError:
+    """Name the file that broke the single load statement by reading the files one by one
+    (only ever on this error path)."""
+    for offset, source in zip(_offsets(sources), sources, strict=True):
+        select = _source_select(sources, source, resolution, offset)
+        try:
+            con.execute(f"SELECT count(*) FROM ({select})", [str(source.path)]).fetchall()  # noqa: S608
+        except duckdb.Error as culprit:
+            return IngestError(f"{source.path}: cannot be loaded ({_first_line(culprit)}).")
+    return IngestError(
+        f"{_describe([s.path for s in sources])}: cannot be loaded ({_first_line(error)})."
+    )
+
+
+def _offsets(sources: Sequence[_Source]) -> list[int]:
+    """Each file's first source_row: the rows are numbered across the files in order."""
+    offsets, offset = [], 0
+    for source in sources:
+        offsets.append(offset)
+        offset += source.rows
+    return offsets
+
+
+def _check_loaded(
+    con: duckdb.DuckDBPyConnection, sources: Sequence[_Source], total_rows: int
+) -> None:
+    loaded = int(con.execute("SELECT count(*) FROM records").fetchall()[0][0])
+    if loaded != total_rows:
+        raise IngestError(
+            f"{_describe([s.path for s in sources])}: read {loaded:,} rows where the parquet "
+            f"footers announce {total_rows:,}; a file changed during the ingest or is damaged."
+        )
+
+
+def _number_rows(con: duckdb.DuckDBPyConnection) -> None:
+    """``pos`` = the row's place in sort order, which is its rowid after the sorted write.
+
+    A window ``row_number()`` over the sorted rows costs a serial pass (a third of the whole
+    build at 10M rows); this update writes one integer column."""
+    con.execute("UPDATE records SET pos = rowid")
+
+
+def _index_sample_ids(con: duckdb.DuckDBPyConnection) -> int:
+    """The unique sample_id index; returns how many duplicate rows were dropped to make it.
+
+    Duplicates are rare, so the build assumes none and only rewrites the table when the
+    unique index refuses: the first row of each sample_id in source order is kept."""
+    try:
+        con.execute("CREATE UNIQUE INDEX records_sample_id ON records (sample_id)")
+        return 0
+    except duckdb.ConstraintException:
+        pass
+    before = int(con.execute("SELECT count(*) FROM records").fetchall()[0][0])
+    con.execute(
+        "CREATE TABLE deduplicated AS SELECT * FROM records "
+        "QUALIFY row_number() OVER (PARTITION BY sample_id ORDER BY source_row) = 1 "
+        "ORDER BY pos"
+    )
+    con.execute("DROP TABLE records")
+    con.execute("ALTER TABLE deduplicated RENAME TO records")
+    _number_rows(con)
+    con.execute("CREATE UNIQUE INDEX records_sample_id ON records (sample_id)")
+    after = int(con.execute("SELECT count(*) FROM records").fetchall()[0][0])
+    return before - after
+
+
 @contextmanager
 def _step(timings: dict[str, float], name: str) -> Iterator[None]:
     started = time.perf_counter()
@@ -367,14 +455,6 @@ def _q(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _create_stage_sql(sources: Sequence[_Source], resolution: formats.Resolution) -> str:
-    columns = [f"{_q(c)} {BY_NAME[c].sql_type}" for c in _STAGE_COLUMNS]
-    columns.append("source_row BIGINT")
-    for src, extra in resolution.extras.items():
-        columns.append(f"{_q(extra)} {_extra_type(sources, src)}")
-    return "CREATE TEMP TABLE stage (" + ", ".join(columns) + ")"
-
-
 def _extra_type(sources: Sequence[_Source], src: str) -> str:
     for source in sources:
         actual = _column_in(source, src)
@@ -383,28 +463,29 @@ def _extra_type(sources: Sequence[_Source], src: str) -> str:
     return "VARCHAR"
 
 
-def _insert_sql(source: _Source, resolution: formats.Resolution, offset: int) -> str:
-    """One file into the staging table, with each Loupe column converted to its type."""
+def _source_select(
+    sources: Sequence[_Source], source: _Source, resolution: formats.Resolution, offset: int
+) -> str:
+    """One file's rows as Loupe columns, each converted to its type (absent ones NULL)."""
     values: list[str] = []
-    for column in _STAGE_COLUMNS:
+    for column in _LOADED_COLUMNS:
         src = resolution.source_of(column)
         actual = _column_in(source, src) if src is not None else None
         if column == "sample_id":
-            values.append(_sample_id_sql(source, actual, offset))
+            value = _sample_id_sql(source, actual, offset)
         elif actual is None:
-            values.append("NULL")
+            value = f"CAST(NULL AS {BY_NAME[column].sql_type})"
         else:
-            values.append(_convert_sql(column, _q(actual), source.columns[actual]))
-    values.append(f"file_row_number + {int(offset)}")
-    for src in resolution.extras:
+            value = _convert_sql(column, _q(actual), source.columns[actual])
+        values.append(f"{value} AS {_q(column)}")
+    values.append(f"file_row_number + {int(offset)} AS source_row")
+    for src, extra in resolution.extras.items():
         actual = _column_in(source, src)
-        values.append("NULL" if actual is None else _q(actual))
-    targets = [_q(c) for c in _STAGE_COLUMNS] + ["source_row"]
-    targets += [_q(extra) for extra in resolution.extras.values()]
-    return (
-        f"INSERT INTO stage ({', '.join(targets)}) SELECT {', '.join(values)} "  # noqa: S608
-        "FROM read_parquet(?, file_row_number = true)"
-    )
+        extra_type = _extra_type(sources, src)
+        value = "NULL" if actual is None else _q(actual)
+        values.append(f"CAST({value} AS {extra_type}) AS {_q(extra)}")
+    # The file's path is a bound parameter (see _create_records_sql).
+    return f"SELECT {', '.join(values)} FROM read_parquet(?, file_row_number = true)"  # noqa: S608
 
 
 def _sample_id_sql(source: _Source, actual: str | None, offset: int) -> str:
@@ -442,18 +523,23 @@ def _convert_sql(column: str, col: str, column_type: str) -> str:
     return text
 
 
-def _create_records_sql(resolution: formats.Resolution, *, dedupe: bool) -> str:
-    """The sorted write of ``records`` from the staging table.
+def _create_records_sql(
+    sources: Sequence[_Source], resolution: formats.Resolution
+) -> tuple[str, list[str]]:
+    """The one statement that reads every file, sorts and writes ``records``; and its
+    parameters (the files' paths).
 
-    ``pos`` comes from ``row_number() OVER ()`` above the ORDER BY: with insertion order
-    preserved it numbers rows in sort order, and costs far less than a second, windowed sort.
+    Sorted by similarity, ties in source order (an integer tiebreak sorts much faster than
+    sample_id). ``pos`` is filled in afterwards from the rowid (see _number_rows).
     """
-    order = "similarity DESC NULLS LAST, sample_id"
+    selects = [
+        _source_select(sources, source, resolution, offset)
+        for offset, source in zip(_offsets(sources), sources, strict=True)
+    ]
+    union = "(" + " UNION ALL ".join(selects) + ")"
     select: list[str] = []
     for column in COLUMNS:
-        select.append(
-            "row_number() OVER () - 1 AS pos" if column.name == "pos" else _q(column.name)
-        )
+        select.append("CAST(NULL AS BIGINT) AS pos" if column.name == "pos" else _q(column.name))
     select += [_q(extra) for extra in resolution.extras.values()]
     for score in SCORE_DOMAINS:
         lo, hi = SCORE_DOMAINS[score]
@@ -463,20 +549,14 @@ def _create_records_sql(resolution: formats.Resolution, *, dedupe: bool) -> str:
             f"CASE WHEN {score} IS NOT NULL THEN CAST(least(greatest({scaled}, 0), "
             f"{HISTOGRAM_BINS - 1}) AS UTINYINT) END AS {_q(bin_column(score))}"
         )
-    source = "stage"
-    if dedupe:
-        # Keep the first row of each sample_id in source order; later ones are dropped.
-        source = (
-            "(SELECT * FROM stage QUALIFY row_number() OVER "
-            "(PARTITION BY sample_id ORDER BY source_row) = 1)"
-        )
     derived = (
-        f"SELECT *, {_DOMAIN_SQL} AS domain, sha256(url) AS url_sha256 FROM {_host_layers(source)}"
+        f"SELECT *, {_DOMAIN_SQL} AS domain, sha256(url) AS url_sha256 FROM {_host_layers(union)}"
     )
-    return (
+    sql = (
         f"CREATE TABLE records AS SELECT {', '.join(select)} "  # noqa: S608
-        f"FROM ({derived} ORDER BY {order})"
+        f"FROM ({derived}) ORDER BY similarity DESC NULLS LAST, source_row"
     )
+    return sql, [str(source.path) for source in sources]
 
 
 # The URL host by plain string functions (several times faster than one regexp_extract):
