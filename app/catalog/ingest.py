@@ -25,6 +25,7 @@ from tqdm import tqdm
 from app.catalog import formats
 from app.catalog.layout import DatasetPaths, check_dataset_name
 from app.catalog.manifest import Manifest, ScoreStats, read_manifest, write_manifest
+from app.catalog.rowstore import write_row_store
 from app.catalog.schema import (
     BY_NAME,
     COLUMNS,
@@ -298,7 +299,7 @@ def _build_catalog(
                 raise _load_error(con, sources, resolution, error) from None
             _check_loaded(con, sources, total_rows)
             _number_rows(con)
-        with tqdm(total=3, desc="index", disable=not progress) as bar:
+        with tqdm(total=4, desc="index", disable=not progress) as bar:
             with _step(timings, "index"):
                 duplicates = _index_sample_ids(con)
                 bar.update()
@@ -321,6 +322,9 @@ def _build_catalog(
                 row_count = int(con.execute("SELECT count(*) FROM records").fetchall()[0][0])
             with _step(timings, "checkpoint"):
                 con.execute("CHECKPOINT")
+            bar.update()
+            with _step(timings, "row_store"):
+                write_row_store(con, paths.rows)
             bar.update()
     finally:
         con.close()

@@ -7,6 +7,8 @@ layout is written down exactly once:
     catalog.duckdb      table ``records``: schema.COLUMNS, then extra source columns, then the
                         ``<score>_bin`` histogram columns; rows physically sorted by similarity
                         (highest first) with ``pos`` = 0..N-1 in that order
+    rows/               the same rows memory-mapped for lookups by pos or sample_id
+                        (``app.catalog.rowstore``)
     text/               tantivy full-text index of the captions (``app.textsearch``)
     images/             optional local image folder, files named ``<sample_id>.<ext>``
     shards/             optional webdataset tar shards (img2dataset output)
@@ -47,6 +49,10 @@ class DatasetPaths:
     @property
     def catalog(self) -> Path:
         return self.root / "catalog.duckdb"
+
+    @property
+    def rows(self) -> Path:
+        return self.root / "rows"
 
     @property
     def text_index(self) -> Path:

@@ -17,6 +17,8 @@ import pyarrow as pa
 
 from app.catalog.connection import CatalogConnection, alias_for
 from app.catalog.filters import Condition, build_where
+from app.catalog.layout import DatasetPaths
+from app.catalog.rowstore import RowStore
 from app.catalog.schema import (
     COLUMNS,
     FACET_COLUMNS,
@@ -84,11 +86,19 @@ class Catalog:
     hidden_counts: dict[str, int] = field(default_factory=dict)
     # Datasets large enough to answer facets and histograms from their 1% sample table.
     sampled: set[str] = field(default_factory=set)
+    # Rows by position or id come from here when the dataset has one (built since the row
+    # store exists; older datasets are answered by DuckDB alone).
+    row_stores: dict[str, RowStore] = field(default_factory=dict)
+    # The hidden positions again, for lookups that bypass DuckDB (the row store).
+    hidden_sets: dict[str, frozenset[int]] = field(default_factory=dict)
 
     # --- datasets -------------------------------------------------------------------------
     def attach(self, name: str, catalog_path: Path) -> None:
         self.connection.attach(name, catalog_path)
         self.hidden_counts.setdefault(name, 0)
+        rows = DatasetPaths(catalog_path.parent).rows
+        if RowStore.exists(rows):
+            self.row_stores[name] = RowStore(rows)
         _, rows = self.connection.query(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? "
             "AND table_name = 'records_sample'",
@@ -112,6 +122,8 @@ class Catalog:
         """
         if positions:
             self.hidden_counts[name] = len(positions)
+        # Widened before DuckDB's table changes: a row-store lookup never lags behind it.
+        self.hidden_sets[name] = frozenset(int(p) for p in positions)
         statements: list[tuple[str, list[Any]]] = [("DELETE FROM hidden WHERE dataset = ?", [name])]
         if positions:
             statements.append(
@@ -288,6 +300,11 @@ class Catalog:
         left out."""
         if not sample_ids:
             return []
+        store = self.row_stores.get(name)
+        if store is not None:
+            positions = store.positions_of([str(s) for s in sample_ids])
+            rows = self._visible_rows(name, store, list(positions.values()), None)
+            return [rows[positions[str(s)]] for s in sample_ids if positions.get(str(s)) in rows]
         placeholders = ", ".join("?" for _ in sample_ids)
         where, params = self._where(
             name, [], [f"sample_id IN ({placeholders})"], [str(s) for s in sample_ids]
@@ -307,6 +324,10 @@ class Catalog:
         wanted = [int(p) for p in positions]
         if not wanted:
             return []
+        store = self.row_stores.get(name)
+        if store is not None:
+            rows = self._visible_rows(name, store, wanted, CARD_COLUMNS)
+            return [rows[p] for p in wanted if p in rows]
         by_pos: dict[int, dict[str, Any]] = {}
         for start in range(0, len(wanted), MAX_IN_LIST):
             chunk = wanted[start : start + MAX_IN_LIST]
@@ -317,6 +338,16 @@ class Catalog:
             ):
                 by_pos[row["pos"]] = row
         return [by_pos[p] for p in wanted if p in by_pos]
+
+    def _visible_rows(
+        self,
+        name: str,
+        store: RowStore,
+        positions: Sequence[int],
+        columns: Sequence[str] | None,
+    ) -> dict[int, dict[str, Any]]:
+        hidden = self.hidden_sets.get(name, frozenset())
+        return store.rows([p for p in positions if p not in hidden], columns)
 
     def record(self, name: str, sample_id: str) -> dict[str, Any] | None:
         rows = self.rows_by_ids(name, [sample_id])

@@ -221,7 +221,12 @@ def test_laion_unique_index_and_text_index(laion_dataset):
     assert (dataset / "text").is_dir()
     assert manifest.text_index_seconds is not None
     # no staging, spill or temp folders left behind
-    assert sorted(p.name for p in dataset.iterdir()) == ["catalog.duckdb", "manifest.json", "text"]
+    assert sorted(p.name for p in dataset.iterdir()) == [
+        "catalog.duckdb",
+        "manifest.json",
+        "rows",
+        "text",
+    ]
     assert [p.name for p in dataset.parent.iterdir()] == ["laion"]
 
 
