@@ -1,4 +1,10 @@
-"""Typed dependencies: routes read as their signature."""
+"""Typed dependencies: routes read as their signature.
+
+Dependencies that do no I/O are ``async def``: FastAPI runs a plain ``def`` dependency in a
+worker thread, and a request that resolved a dozen of them that way paid ~2 ms in thread
+hops alone. The ones that read SQLite (``auth.load_identity``, the hidden-set refresh) stay
+plain functions, so they never block the event loop.
+"""
 
 from __future__ import annotations
 
@@ -17,23 +23,23 @@ from app.safety_wiring import SafetyWiring
 from app.web import auth
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     return request.app.state.settings
 
 
-def get_catalog(request: Request) -> Catalog:
+async def get_catalog(request: Request) -> Catalog:
     return request.app.state.catalog
 
 
-def get_explorer(request: Request) -> Explorer:
+async def get_explorer(request: Request) -> Explorer:
     return request.app.state.explorer
 
 
-def get_datasets(request: Request) -> dict[str, DatasetHandle]:
+async def get_datasets(request: Request) -> dict[str, DatasetHandle]:
     return request.app.state.datasets
 
 
-def get_dataset(
+async def get_dataset(
     request: Request,
     ds: Annotated[
         str | None, Query(max_length=63, description="Dataset name; the default one if absent.")
@@ -57,11 +63,11 @@ FilterDep = Annotated[RecordFilter, Query()]
 
 
 # --- accounts and review (app.web.auth, app.review) -------------------------------------------
-def get_review(request: Request) -> ReviewStore:
+async def get_review(request: Request) -> ReviewStore:
     return request.app.state.review
 
 
-def get_safety_wiring(request: Request) -> SafetyWiring:
+async def get_safety_wiring(request: Request) -> SafetyWiring:
     return request.app.state.safety_wiring
 
 

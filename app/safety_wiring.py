@@ -92,6 +92,15 @@ class SafetyWiring:
         with self._pending_lock:
             self._pending.setdefault(dataset, set()).update(str(i) for i in sample_ids)
 
+    def is_current(self) -> bool:
+        """Whether ``refresh`` would have nothing to do: one indexed SQLite read, cheap enough
+        for the event loop, so the common request skips a thread hop."""
+        return (
+            not self._pending
+            and self._applied_version is not None
+            and self.store.safety.version() == self._applied_version
+        )
+
     def refresh(self) -> int:
         """Bring every dataset's exclusions up to the store's hidden version; returns it.
 

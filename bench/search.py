@@ -40,6 +40,7 @@ if __package__ in (None, ""):  # run as `python bench/search.py`
 
 from app.catalog.layout import DatasetPaths  # noqa: E402
 from app.catalog.manifest import Manifest, write_manifest  # noqa: E402
+from bench.search_http import TARGET_TEXT_P50_MS, link_catalog, measure_http  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DIM = 512
@@ -83,19 +84,23 @@ def _unit(a: np.ndarray) -> np.ndarray:
 
 
 def make_dataset(
-    root: Path, n: int, seed: int, progress: bool = True
+    root: Path, n: int, seed: int, progress: bool = True, catalog: Path | None = None
 ) -> tuple[DatasetPaths, float]:
-    """A dataset folder holding only a manifest and ``n`` generated image embeddings."""
+    """A dataset folder holding a manifest and ``n`` generated image embeddings, and the
+    catalog rows of ``catalog`` when given (see bench/search_http.py)."""
     from tqdm import tqdm
 
     from app.vectors import store
 
     paths = DatasetPaths(root)
-    root.mkdir(parents=True, exist_ok=True)
-    manifest = Manifest(
-        name=root.name, row_count=n, source_format="laion", source_files=[], column_mapping={}
-    )
-    write_manifest(paths.manifest, manifest)
+    if catalog is not None:
+        link_catalog(root, catalog, n)
+    else:
+        root.mkdir(parents=True, exist_ok=True)
+        manifest = Manifest(
+            name=root.name, row_count=n, source_format="laion", source_files=[], column_mapping={}
+        )
+        write_manifest(paths.manifest, manifest)
     files = store.files_for(paths, "image")
     files.folder.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
@@ -273,7 +278,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     have = (root / "vectors" / "image.json").is_file() and args.keep
     if not have:
         shutil.rmtree(work, ignore_errors=True)
-        paths, seconds = make_dataset(root, n, args.seed, args.progress)
+        paths, seconds = make_dataset(root, n, args.seed, args.progress, args.catalog)
         report["generate_s"] = round(seconds, 1)
     paths = DatasetPaths(root)
     files = files_for(paths, "image")
@@ -318,6 +323,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     report["rss_beyond_start_mb"] = round(loaded - start, 1)
     if args.encode:
         report["encode"] = encode_timings()
+    if args.catalog is not None:
+        report["http"] = measure_http(root, work, queries, args.http_queries)
     if not args.keep:
         shutil.rmtree(work, ignore_errors=True)
     return report
@@ -383,6 +390,10 @@ def markdown(report: dict[str, Any]) -> str:
         lines.append(
             f"| encode: {name[:-3]} p50 / p95 | {value['p50_ms']} / {value['p95_ms']} ms | |"
         )
+    for name, value in (report.get("http") or {}).items():
+        target = f"p50 <= {TARGET_TEXT_P50_MS:.0f} ms" if "encode" in name else ""
+        timing = f"{value['p50_ms']} / {value['p95_ms']} ms"
+        lines.append(f"| HTTP {name} p50 / p95 | {timing} | {target} |")
     return "\n".join(lines) + "\n"
 
 
@@ -411,6 +422,14 @@ def main(argv: list[str] | None = None) -> dict[str, Any] | None:
         help="also time queries with the vectors evicted from the page cache",
     )
     parser.add_argument("--encode", action="store_true", help="time query encoding too")
+    parser.add_argument(
+        "--catalog",
+        type=Path,
+        default=None,
+        help="a dataset folder of --n rows from bench/browse.py: also time searches over HTTP "
+        "with filters, end to end",
+    )
+    parser.add_argument("--http-queries", type=int, default=50, help="timed HTTP searches each")
     parser.add_argument(
         "--flat-threshold",
         type=int,

@@ -163,7 +163,14 @@ class TextIndex:
             if op == "eq":
                 return tantivy.Query.term_query(self._schema, column, value)
             if op == "in":
-                return tantivy.Query.term_set_query(self._schema, column, list(value))
+                # Term queries, not a term set: a term set first fills a bitset of every
+                # document holding one of the values (~7 ms for a common language at 10M
+                # rows, even when the caption words match only a few documents); term
+                # postings are only read as far as the intersection needs them.
+                terms = [tantivy.Query.term_query(self._schema, column, v) for v in value]
+                if len(terms) == 1:
+                    return terms[0]
+                return tantivy.Query.boolean_query([(tantivy.Occur.Should, t) for t in terms])
         if column == "caption" and op == "not_matches_words":
             words = [w.lower() for w in value if w.strip()]
             return tantivy.Query.boolean_query(

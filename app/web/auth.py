@@ -63,13 +63,17 @@ def is_https(request: Request) -> bool:
     return request.url.scheme == "https"
 
 
-def load_identity(request: Request) -> Identity:
-    """Who is asking, and the CSRF token their pages carry (a sync dependency: SQLite read)."""
+async def load_identity(request: Request) -> Identity:
+    """Who is asking, and the CSRF token their pages carry.
+
+    A session cookie means a SQLite read, done off the event loop; an anonymous request
+    (most of them) needs none, and skips the thread hop."""
     cached = getattr(request.state, "identity", None)
     if cached is not None:
         return cached
     store = get_review_store(request)
-    session = store.sessions.load(request.cookies.get(SESSION_COOKIE))
+    cookie = request.cookies.get(SESSION_COOKIE)
+    session = await to_thread.run_sync(store.sessions.load, cookie) if cookie else None
     key = None
     if session is not None:
         token = session.csrf_token
@@ -133,15 +137,15 @@ async def check_csrf(request: Request, identity: Identity) -> None:
     store.sessions.verify_csrf(bound_to, token)
 
 
-def current_user(identity: IdentityDep) -> User | None:
+async def current_user(identity: IdentityDep) -> User | None:
     return identity.user
 
 
-def require_reviewer(identity: IdentityDep) -> User:
+async def require_reviewer(identity: IdentityDep) -> User:
     return require_role(identity.user, "reviewer")
 
 
-def require_admin(identity: IdentityDep) -> User:
+async def require_admin(identity: IdentityDep) -> User:
     return require_role(identity.user, "admin")
 
 

@@ -27,7 +27,7 @@ class PageParams:
         return 0 if self.after is not None else (self.page - 1) * self.size
 
 
-def page_params(
+async def page_params(
     settings: SettingsDep,
     sort: Annotated[
         SortParam | None,
@@ -69,7 +69,7 @@ class SearchParams:
     space: str
 
 
-def search_params(
+async def search_params(
     mode: Annotated[
         Literal["text", "meaning"],
         Query(

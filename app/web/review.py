@@ -62,13 +62,16 @@ CategoryParam = Literal[
 StatusParam = Literal["open", "confirmed", "dismissed"]
 
 
-def fresh_hidden_sets(request: Request) -> None:
+async def fresh_hidden_sets(request: Request) -> None:
     """App-wide dependency: apply any change to the hidden sets before the route runs.
 
-    One SQLite read when nothing changed; a flag or a blocklist import by another process (the
-    CLI, another worker) is applied before this request is answered.
+    One SQLite read on the event loop when nothing changed; a flag or a blocklist import by
+    another process (the CLI, another worker) is applied, off the loop, before this request
+    is answered.
     """
-    request.app.state.safety_wiring.refresh()
+    wiring = request.app.state.safety_wiring
+    if not wiring.is_current():
+        await to_thread.run_sync(wiring.refresh)
 
 
 def near_duplicate_ids(
