@@ -86,6 +86,12 @@ class Settings(BaseSettings):
     max_upload_bytes: int = Field(
         10_000_000, ge=1, description="Largest image a person may upload to search by image."
     )
+    search_threads: int = Field(
+        1,
+        ge=1,
+        le=256,
+        description="FAISS (OpenMP) threads per nearest-neighbour query while serving; one is fastest for single queries on small machines (index builds use every core).",
+    )
     # --- reviewers and safety ---
     require_login: bool = Field(
         False, description="Refuse anonymous viewing; every page then needs a signed-in user."
