@@ -289,6 +289,8 @@ def _build_catalog(
     try:
         con.execute(f"SET threads = {_cpu_count()}")
         con.execute("SET temp_directory = ?", [str(spill)])
+        # DuckDB draws its own bar on the terminal for long statements; ours follows it.
+        con.execute("SET enable_progress_bar_print = false")
         # The sorted write must land in sort order: rowid then equals the sort position.
         con.execute("SET preserve_insertion_order = true")
         with _step(timings, "read_sort_write"):
@@ -344,7 +346,6 @@ def _run_with_progress(
         con.execute(sql, params)
         return
     con.execute("SET enable_progress_bar = true")
-    con.execute("SET enable_progress_bar_print = false")
     finished = threading.Event()
 
     def follow(bar: tqdm) -> None:

@@ -167,12 +167,16 @@ class Explorer:
         )
         positions = hits.positions[:limit]
         rows = self.catalog.rows_by_positions(dataset.name, positions)
+        # A search that stopped early knows only a lower bound: the page shows "N+" and
+        # asks /count for the exact number, as the catalog's pages do past COUNT_CAP.
+        total = hits.count if hits.count_exact else min(hits.count, COUNT_CAP) + 1
         return BrowseResult(
             rows=rows,
-            total=hits.count,
+            total=total,
             has_more=len(hits.positions) > limit,
             offset=offset,
             sort=sort,
+            total_exact=hits.count_exact,
         )
 
     def _text_fallback(
@@ -257,10 +261,12 @@ class Explorer:
         for column in FACET_COLUMNS:
             conditions = self.conditions(dataset, record_filter, without=column)
             if by_text:
-                pairs = dataset.text().facet(
+                pairs, approximate = dataset.text().facet(
                     record_filter.q or "", column, conditions, limit=limit, hidden=hidden
                 )
-                result[column] = [FacetValue(value=v, count=n) for v, n in pairs]
+                result[column] = [
+                    FacetValue(value=v, count=n, approximate=approximate) for v, n in pairs
+                ]
             else:
                 result[column] = self.catalog.facet(
                     dataset.name, column, conditions, limit=limit, within=within
@@ -275,9 +281,16 @@ class Explorer:
         if not by_text:
             return self.catalog.histograms(dataset.name, conditions, within=within)
         hidden = self.hidden_positions.get(dataset.name, ())
-        counts = dataset.text().histograms(record_filter.q or "", conditions, hidden=hidden)
+        counts, approximate = dataset.text().histograms(
+            record_filter.q or "", conditions, hidden=hidden
+        )
         return {
-            score: Histogram(score=score, edges=histogram_edges(score), counts=counts[score])
+            score: Histogram(
+                score=score,
+                edges=histogram_edges(score),
+                counts=counts[score],
+                approximate=approximate,
+            )
             for score in SCORE_DOMAINS
         }
 

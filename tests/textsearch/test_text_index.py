@@ -6,8 +6,11 @@ import duckdb
 import pytest
 
 from app.catalog.filters import Condition, RecordFilter, build_where
+from app.textsearch import search as search_module
 from app.textsearch.index import build_text_index
 from app.textsearch.search import TextIndex, supports
+
+ROWS = 3000
 
 
 @pytest.fixture(scope="module")
@@ -18,7 +21,7 @@ def indexed(tmp_path_factory):
         CREATE TABLE records AS SELECT i AS pos,
           CASE WHEN i % 3 = 0 THEN 'red cat on a sofa ' ELSE 'blue dog in a park ' END
             || i::VARCHAR AS caption,
-          (i % 100) / 200.0 AS similarity, (i % 10) / 10.0 AS punsafe,
+          (3000 - i) / 6000.0 AS similarity, (i % 10) / 10.0 AS punsafe,
           (i % 7) / 7.0 AS pwatermark, (i % 11)::DOUBLE AS aesthetic,
           CASE WHEN i % 13 = 0 THEN NULL ELSE 100 + i % 900 END AS width,
           CASE WHEN i % 17 = 0 THEN NULL ELSE 50 + i % 700 END AS height,
@@ -29,7 +32,9 @@ def indexed(tmp_path_factory):
         """
     )
     folder = tmp_path_factory.mktemp("text")
-    build_text_index(con, folder, progress=False)
+    # 64 rows per block (a real index has 65,536), so that searches in catalog order
+    # exercise every window.
+    build_text_index(con, folder, progress=False, block_bits=6)
     return con, TextIndex(folder)
 
 
@@ -60,8 +65,11 @@ def test_sort_by_a_score_and_hidden_positions(indexed):
     _, index = indexed
     hits = index.search("cat", [], sort="similarity", limit=10, hidden=[99])
     assert 99 not in hits.positions
-    sims = [(p % 100) / 200.0 for p in hits.positions]
+    sims = [(ROWS - p) / 6000.0 for p in hits.positions]
     assert sims == sorted(sims, reverse=True)
+    hits = index.search("cat", [], sort="aesthetic", limit=10)
+    aesthetic = [p % 11 for p in hits.positions]
+    assert aesthetic == sorted(aesthetic, reverse=True)
 
 
 def test_classroom_words_are_excluded(indexed):
@@ -72,10 +80,56 @@ def test_classroom_words_are_excluded(indexed):
 
 def test_facets_and_histograms(indexed):
     _, index = indexed
-    facets = dict(index.facet("cat", "language", []))
-    assert sum(facets.values()) == 750  # 1000 cats, a quarter without language
-    histograms = index.histograms("cat", [])
+    pairs, approximate = index.facet("cat", "language", [])
+    assert sum(dict(pairs).values()) == 750 and not approximate  # a quarter has no language
+    histograms, approximate = index.histograms("cat", [])
     assert sum(histograms["punsafe"]) == 1000 and set(histograms) >= {"similarity", "aesthetic"}
+    assert not approximate
+
+
+def sql_positions(con, where: str, params: list, extra: str = "") -> list[int]:
+    clause = ("AND" if where else "WHERE") + " caption LIKE '%cat%' " + extra
+    sql = f"SELECT pos FROM records {where} {clause} ORDER BY pos"  # noqa: S608
+    return [row[0] for row in con.execute(sql, params).fetchall()]
+
+
+@pytest.mark.parametrize(
+    ("query", "limit", "offset"),
+    [
+        ({}, 10, 0),  # the first block is enough
+        ({"lang": ["de"]}, 20, 0),  # a quarter of the cats: the first 8 blocks
+        ({"lang": ["de"], "punsafe_max": 0.0}, 30, 0),  # sparse: the first 64 blocks
+        ({"domain": "d3.example", "lang": ["en"]}, 50, 0),  # none: the full search
+        ({"lang": ["fr"]}, 10, 40),
+    ],
+)
+def test_similarity_order_from_the_first_blocks_equals_sql(indexed, query, limit, offset):
+    """Whatever window answers, the page is the SQL page in catalog order, and the count is
+    exact or an honest lower bound."""
+    con, index = indexed
+    conditions = RecordFilter(**query).conditions()
+    where, params = build_where(conditions)
+    expected = sql_positions(con, where, params)
+    hits = index.search("cat", conditions, sort="similarity", limit=limit, offset=offset)
+    assert hits.positions == expected[offset : offset + limit]
+    if hits.count_exact:
+        assert hits.count == len(expected)
+    else:
+        assert offset + limit <= hits.count <= len(expected)
+
+
+def test_large_result_sets_are_counted_on_the_sample(indexed, monkeypatch):
+    con, index = indexed
+    monkeypatch.setattr(search_module, "SAMPLED_ENOUGH", 3)
+    sampled = sql_positions(con, "", [], "AND hash(pos) % 100 = 0")
+    assert len(sampled) >= 3
+    pairs, approximate = index.facet("cat", "domain", [])
+    assert approximate and sum(dict(pairs).values()) == 100 * len(sampled)
+    histograms, approximate = index.histograms("cat", [])
+    assert approximate and sum(histograms["punsafe"]) == 100 * len(sampled)
+    monkeypatch.setattr(search_module, "SAMPLED_ENOUGH", len(sampled) + 1)
+    pairs, approximate = index.facet("cat", "domain", [])
+    assert not approximate and sum(dict(pairs).values()) == 1000
 
 
 def test_what_the_text_index_cannot_do():
