@@ -141,11 +141,7 @@ class Explorer:
         conditions = self.conditions(dataset, record_filter)
         if by_text:
             hidden = self.hidden_positions.get(dataset.name, ())
-            return (
-                dataset.text()
-                .search(record_filter.q or "", conditions, limit=1, hidden=hidden)
-                .count
-            )
+            return dataset.text().count(record_filter.q or "", conditions, hidden=hidden)
         return self.catalog.count(dataset.name, conditions, within=within)
 
     def _text_browse(

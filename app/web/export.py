@@ -55,7 +55,7 @@ def export_scope(
     conditions = explorer.conditions(dataset, record_filter)
     hidden = explorer.hidden_positions.get(dataset.name, ())
     text = dataset.text()
-    count = text.search(record_filter.q or "", conditions, limit=1, hidden=hidden).count
+    count = text.count(record_filter.q or "", conditions, hidden=hidden)
     if count > MAX_TEXT_HITS:
         raise HTTPException(
             status_code=400,

@@ -132,7 +132,7 @@ def test_classroom_mode_exports_what_the_grid_shows(tiny_data_dir, tmp_path):
     )
     with review_client(settings) as (client, _):
         for selection in ({}, {"q": "photo"}, {"contains": "picture"}):
-            total = client.get("/api/records", params=selection).json()["total"]
+            total = client.get("/api/count", params=selection).json()["total"]
             table = read_back(client.get("/export", params=selection), "csv")
             assert table.num_rows == total < 120
             assert not any("dog" in c for c in table.column("caption").to_pylist())
