@@ -192,7 +192,7 @@ class TextIndex:
         kept = [p for p in ranked if p in passed]
         if len(kept) < need:
             return None
-        return TextHits(positions=kept[offset:], count=len(kept), count_exact=False)
+        return TextHits(positions=kept[offset:need], count=len(kept), count_exact=False)
 
     def _first_blocks(self, blocks: int) -> tantivy.Query:
         if blocks == 1:
