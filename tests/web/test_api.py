@@ -87,6 +87,23 @@ def test_a_page_counts_only_so_far_and_the_exact_count_comes_apart(client, monke
     assert exact.select_one("#total-count").text == "120"
 
 
+def test_a_caption_search_that_stops_early_gives_a_lower_bound(client):
+    """In similarity order a search may stop at the first block that fills the page: the
+    total is then a lower bound, on the page ("N+", exact count loaded apart) and in the API,
+    and the export link does not claim a number."""
+    from bs4 import BeautifulSoup
+
+    params = {"q": "cat", "sort": "similarity", "size": 2}
+    exact = client.get("/api/count", params={"q": "cat"}).json()["total"]
+    body = client.get("/api/records", params=params).json()
+    assert exact > 3 and body["total"] is None
+    assert 3 <= body["total_at_least"] <= exact and len(body["records"]) == 2
+    page = BeautifulSoup(client.get("/", params=params).text, "html.parser")
+    total = page.select_one("#total-count")
+    assert total.text.endswith("+") and total["hx-get"].startswith("/count")
+    assert "Export every match" in page.select_one(".export-selection").text
+
+
 def test_large_datasets_estimate_facets_and_histograms_from_the_sample(settings, monkeypatch):
     from fastapi.testclient import TestClient
 
