@@ -47,6 +47,9 @@ SAMPLE_FROM_ROWS = 1_000_000
 
 # Deeper than this, a page in the catalog's order selects positions first (see ``page``).
 ONE_STEP_MAX_OFFSET = 1000
+# A page sorted by a score narrows to the top bins the sample says hold this many times the
+# rows the page needs (the sample's estimate errs; a short result falls back to a full sort).
+TOP_BINS_MARGIN = 3
 # Longest literal IN list a query carries; longer lists are fetched in chunks.
 MAX_IN_LIST = 2048
 
@@ -197,6 +200,10 @@ class Catalog:
         if sort == "similarity" and after is not None:
             extra.append("pos > ?")
             extra_params.append(after)
+        if sort in SCORE_DOMAINS and within is None:
+            narrowed = self._page_from_top_bins(name, conditions, sort, limit, offset)
+            if narrowed is not None:
+                return narrowed
         where, params = self._where(name, conditions, extra, extra_params)
         two_step = sort != "similarity" or offset > ONE_STEP_MAX_OFFSET
         columns = "pos" if two_step else _CARD_SELECT
@@ -217,6 +224,48 @@ class Catalog:
             rows = rows[:limit]
         next_after = rows[-1]["pos"] if (sort == "similarity" and has_more and rows) else None
         return Page(rows=rows, has_more=has_more, offset=offset, next_after=next_after)
+
+    def _page_from_top_bins(
+        self,
+        name: str,
+        conditions: Sequence[Condition],
+        sort: str,
+        limit: int,
+        offset: int,
+    ) -> Page | None:
+        """A page sorted by a score of a large dataset, sorted among its top bins only.
+
+        DuckDB's top-N over millions of matching rows costs ~230 ms at offset 5,000 of 10M.
+        The 1 % sample tells which of the precomputed bins (``<score>_bin``, monotonic in the
+        score) hold enough matches for the page; restricted to them, the same query sorts a
+        few thousand rows. If the restricted set turns out too small for the page (the
+        sample misjudged, or the rows end), None: the caller sorts everything."""
+        if name not in self.sampled:
+            return None
+        need = offset + limit + 1
+        column = quote_identifier(bin_column(sort))
+        where, params = self._where(name, conditions, [f"{column} IS NOT NULL"], [])
+        _, counts = self.connection.query(
+            f"SELECT {column}, count(*) FROM {alias_for(name)}.records_sample {where} GROUP BY 1",
+            params,
+        )
+        estimated, floor = 0, None
+        for bin_index, count in sorted(counts, reverse=True):
+            estimated += int(count) * SAMPLE_RATE
+            if estimated >= TOP_BINS_MARGIN * need:
+                floor = int(bin_index)
+                break
+        if not floor:  # bin 0 (or no bin at all) means no narrowing
+            return None
+        where, params = self._where(name, conditions, [f"{column} >= ?"], [floor])
+        _, found = self.connection.query(
+            f"SELECT pos FROM {_table(name)} {where} ORDER BY {_ORDER_BY[sort]} LIMIT ? OFFSET ?",
+            [*params, limit + 1, offset],
+        )
+        if len(found) <= limit:
+            return None
+        rows = self.rows_by_positions(name, [row[0] for row in found[:limit]])
+        return Page(rows=rows, has_more=True, offset=offset)
 
     def count(
         self,
