@@ -18,7 +18,6 @@ import json
 import os
 import platform
 import resource
-import socket
 import subprocess
 import sys
 import time
@@ -34,6 +33,7 @@ if __package__ in (None, ""):  # run as `python bench/browse.py`: make `bench` i
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from bench.datagen import common_words, generate_laion_parquet, rare_words  # noqa: E402
+from bench.servers import free_port, stop, wait_ready  # noqa: E402
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DATASET = "laion"
@@ -426,13 +426,6 @@ def _loads(values: Sequence[float]) -> str:
     return " / ".join(f"{v:.1f}" for v in values)
 
 
-def free_port() -> int:
-    """A loopback port nobody listens on (for the servers the benches start)."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def measure_http(
     args: argparse.Namespace,
     data_dir: Path,
@@ -468,18 +461,7 @@ def measure_http(
     base = f"http://127.0.0.1:{port}"
     try:
         with httpx.Client(base_url=base, timeout=60) as client:
-            deadline = time.monotonic() + 120
-            while True:
-                if server.poll() is not None:
-                    raise RuntimeError(f"uvicorn exited with status {server.returncode}")
-                try:
-                    if client.get("/api/datasets").status_code == 200:
-                        break
-                except httpx.TransportError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise RuntimeError("uvicorn did not answer within 120 s")
-                time.sleep(0.2)
+            wait_ready(client, "/api/datasets", server, None, 120)
 
             def get(path: str, f: Any, **extra: Any) -> None:
                 params = [*_query_items(f), *((k, str(v)) for k, v in extra.items())]
@@ -513,11 +495,7 @@ def measure_http(
                 **kw,
             )
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
 
 
 def _query_items(record_filter: Any) -> list[tuple[str, str]]:

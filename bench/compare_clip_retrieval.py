@@ -38,6 +38,8 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 if str(REPO_ROOT) not in sys.path:  # run as a file, not only as ``-m bench....``
     sys.path.insert(0, str(REPO_ROOT))
 
+from bench.servers import free_port, stop, wait_ready  # noqa: E402
+
 CR_PACKAGES = ["clip-retrieval==2.45.0", "torch==2.14.1", "torchvision==0.29.1"]
 CR_AFTER = ["setuptools<81"]  # clip's import needs pkg_resources, gone from setuptools 81
 DIM = 512
@@ -322,31 +324,6 @@ def start_loupe(layout: Layout, port: int) -> subprocess.Popen:
     )
 
 
-def stop(process: subprocess.Popen | None) -> None:
-    if process is None or process.poll() is not None:
-        return
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait(timeout=10)
-
-
-def wait_ready(client: Any, url: str, process: subprocess.Popen, log: Path, limit: float) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise SystemExit(f"server exited ({process.returncode}); see {log}")
-        try:
-            if client.get(url, timeout=2).status_code < 500:
-                return
-        except Exception:  # not listening yet
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"{url} not ready after {limit:.0f} s; see {log}")
-
-
 # --- the queries ------------------------------------------------------------------------
 
 
@@ -479,7 +456,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         loupe_build, cr_build = built["loupe"], built["cr"]
     queries = make_queries(args.n, args.seed, args.queries + args.warmup)
     ensure_checkpoint(layout)
-    from bench.browse import free_port
 
     cr_port, loupe_port = free_port(), free_port()
     cr_proc = loupe_proc = None

@@ -28,6 +28,7 @@ import numpy as np
 
 from app.catalog.layout import DatasetPaths
 from app.catalog.manifest import read_manifest, write_manifest
+from bench.servers import free_port, stop, wait_ready
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 WORDS = ["a red car on a street", "mountain lake at sunset", "portrait of a dog", "blue logo"]
@@ -66,8 +67,6 @@ def random_checkpoint(path: Path) -> Path:
 def measure_http(root: Path, work: Path, queries: np.ndarray, repeat: int) -> dict[str, Any]:
     import httpx
 
-    from bench.browse import free_port
-
     state = work / "http-state"
     shutil.rmtree(state, ignore_errors=True)
     port = free_port()
@@ -93,7 +92,7 @@ def measure_http(root: Path, work: Path, queries: np.ndarray, repeat: int) -> di
     results: dict[str, Any] = {}
     try:
         with httpx.Client(timeout=120) as client:
-            _wait_ready(client, f"{base}/api/datasets", server)
+            wait_ready(client, f"{base}/api/datasets", server, work / "http-server.log", 300)
             for label, filters in (("no filters", {}), ("lang=en, punsafe ≤ 0.3", FILTERS)):
                 results[f"POST /api/search/vector, k=50, {label}"] = _time(
                     repeat,
@@ -118,27 +117,9 @@ def measure_http(root: Path, work: Path, queries: np.ndarray, repeat: int) -> di
                     ),
                 )
     finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
+        stop(server)
         log.close()
     return results
-
-
-def _wait_ready(client: Any, url: str, server: subprocess.Popen, limit: float = 300) -> None:
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit("the server exited; see http-server.log in the work folder")
-        try:
-            if client.get(url).status_code == 200:
-                return
-        except Exception:  # noqa: BLE001 (not listening yet)
-            pass
-        time.sleep(0.5)
-    raise SystemExit(f"the server did not answer {url} within {limit:.0f} s")
 
 
 def _time(repeat: int, send: Any, warmup: int = 3) -> dict[str, float]:
