@@ -200,7 +200,8 @@ class Catalog:
         if sort == "similarity" and after is not None:
             extra.append("pos > ?")
             extra_params.append(after)
-        if sort in SCORE_DOMAINS and within is None:
+        # (Similarity is the catalog's own order: its pages never sort.)
+        if sort in SCORE_DOMAINS and sort in _ORDER_BY and within is None:
             narrowed = self._page_from_top_bins(name, conditions, sort, limit, offset)
             if narrowed is not None:
                 return narrowed

@@ -51,7 +51,7 @@ def full_sort(catalog: Catalog, *args, **kwargs) -> queries.Page:
         catalog.sampled.add("scores")
 
 
-@pytest.mark.parametrize("sort", ["aesthetic", "punsafe"])
+@pytest.mark.parametrize("sort", ["aesthetic", "punsafe", "pwatermark", "similarity"])
 @pytest.mark.parametrize(
     ("conditions", "offset"),
     [
