@@ -342,7 +342,7 @@ def measure(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
         return RecordFilter(q=word, lang=[lang], punsafe_max=_vary(PUNSAFE_MAX, i))
 
     hits = {
-        kind: explorer.browse(handle, search_filter(0, kind), sort="relevance", limit=1).total
+        kind: explorer.count(handle, search_filter(0, kind))
         for kind in ("common", "rare")
     }
     report.notes.append(
