@@ -17,6 +17,7 @@ resolved by reading the candidates' sample_id).
 from __future__ import annotations
 
 import bisect
+import datetime as dt
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
@@ -83,6 +84,10 @@ class RowStore:
             self._starts.append(start)
             start += batch.num_rows
         self.row_count = start
+        # Arrow gives a MAP as (key, value) pairs and an INTERVAL as MonthDayNano; DuckDB
+        # gives a dict and a timedelta. Rows read here must equal the rows DuckDB gives.
+        self._maps = [f.name for f in reader.schema if pa.types.is_map(f.type)]
+        self._intervals = [f.name for f in reader.schema if pa.types.is_interval(f.type)]
         self._id_hashes = np.load(folder / ID_HASH_FILE, mmap_mode="r")
         self._id_positions = np.load(folder / ID_POS_FILE, mmap_mode="r")
 
@@ -136,4 +141,19 @@ class RowStore:
         table = pa.Table.from_batches(pieces)
         if columns is not None:
             table = table.select(list(columns))
-        return dict(zip(wanted, table.combine_chunks().to_pylist(), strict=True))
+        rows = table.combine_chunks().to_pylist()
+        for name in self._maps:
+            for row in rows:
+                if row.get(name) is not None:
+                    row[name] = dict(row[name])
+        for name in self._intervals:
+            for row in rows:
+                if row.get(name) is not None:
+                    row[name] = _timedelta(row[name])
+        return dict(zip(wanted, rows, strict=True))
+
+
+def _timedelta(value: Any) -> dt.timedelta:
+    """DuckDB's own conversion of an interval: a month counts 30 days."""
+    months, days, nanoseconds = value
+    return dt.timedelta(days=months * 30 + days, microseconds=nanoseconds / 1000)
