@@ -79,7 +79,7 @@ def words_pattern(words: Sequence[str]) -> str:
     return r"\b(" + "|".join(escaped) + r")\b"
 
 
-# The statuses a link check records (app.images.linkstatus.STATUSES; a test keeps them equal).
+# The statuses a link check records (app.images.linkstatus.STATUSES is this list).
 LinkStatus = Literal[
     "ok",
     "changed",

@@ -22,22 +22,16 @@ from __future__ import annotations
 
 import sqlite3
 import time
+import typing
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit
 
-STATUSES: tuple[str, ...] = (
-    "ok",
-    "changed",
-    "opted_out",
-    "dead",
-    "gone",
-    "timeout",
-    "not_image",
-    "too_large",
-    "blocked_address",
-)
+from app.catalog.filters import LinkStatus
+
+# The filter's own list (the grid's link-status filter), so the two can never differ.
+STATUSES: tuple[str, ...] = typing.get_args(LinkStatus)
 ALIVE: frozenset[str] = frozenset({"ok", "changed"})
 _MAX_IDS_PER_QUERY = 500  # stay far below SQLite's bound-parameter limit
 
