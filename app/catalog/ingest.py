@@ -301,7 +301,7 @@ def _build_catalog(
                 raise _load_error(con, sources, resolution, error) from None
             _check_loaded(con, sources, total_rows)
             _number_rows(con)
-        with tqdm(total=4, desc="index", disable=not progress) as bar:
+        with tqdm(total=4, desc="index, row store", disable=not progress) as bar:
             with _step(timings, "index"):
                 duplicates = _index_sample_ids(con)
                 bar.update()

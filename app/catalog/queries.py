@@ -86,22 +86,21 @@ class Catalog:
     """Read-only queries over every attached dataset."""
 
     connection: CatalogConnection
-    hidden_counts: dict[str, int] = field(default_factory=dict)
     # Datasets large enough to answer facets and histograms from their 1% sample table.
     sampled: set[str] = field(default_factory=set)
     # Rows by position or id come from here when the dataset has one (built since the row
     # store exists; older datasets are answered by DuckDB alone).
     row_stores: dict[str, RowStore] = field(default_factory=dict)
-    # The hidden positions again, for lookups that bypass DuckDB (the row store).
+    # The positions no query may return (also in DuckDB's ``hidden`` table, for SQL; this
+    # copy serves the row store and tells ``_where`` whether the clause is needed at all).
     hidden_sets: dict[str, frozenset[int]] = field(default_factory=dict)
 
     # --- datasets -------------------------------------------------------------------------
     def attach(self, name: str, catalog_path: Path) -> None:
         self.connection.attach(name, catalog_path)
-        self.hidden_counts.setdefault(name, 0)
-        rows = DatasetPaths(catalog_path.parent).rows
-        if RowStore.exists(rows):
-            self.row_stores[name] = RowStore(rows)
+        row_folder = DatasetPaths(catalog_path.parent).rows
+        if RowStore.exists(row_folder):
+            self.row_stores[name] = RowStore(row_folder)
         _, rows = self.connection.query(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? "
             "AND table_name = 'records_sample'",
@@ -123,17 +122,17 @@ class Catalog:
         One transaction, so a concurrent query sees the old set or the new one, never none;
         and queries add the exclusion clause before the rows arrive, not after.
         """
-        if positions:
-            self.hidden_counts[name] = len(positions)
-        # Widened before DuckDB's table changes: a row-store lookup never lags behind it.
-        self.hidden_sets[name] = frozenset(int(p) for p in positions)
+        hidden = frozenset(int(p) for p in positions)
+        if hidden:
+            # Widened before DuckDB's table changes: no query or row-store lookup lags.
+            self.hidden_sets[name] = hidden
         statements: list[tuple[str, list[Any]]] = [("DELETE FROM hidden WHERE dataset = ?", [name])]
         if positions:
             statements.append(
                 ("INSERT INTO hidden SELECT ?, unnest(?::BIGINT[])", [name, list(positions)])
             )
         self.connection.execute_writes(statements)
-        self.hidden_counts[name] = len(positions)
+        self.hidden_sets[name] = hidden
 
     def set_duplicates(self, name: str, positions: Sequence[int]) -> None:
         """The near-duplicates "hide duplicates" leaves out (all but one of each cluster)."""
@@ -490,7 +489,7 @@ class Catalog:
         clauses = [where[len("WHERE ") :]] if where else []
         clauses.extend(extra)
         params = [*params, *extra_params]
-        if self.hidden_counts.get(name):
+        if self.hidden_sets.get(name):
             clauses.append("pos NOT IN (SELECT pos FROM hidden WHERE dataset = ?)")
             params.append(name)
         if not clauses:

@@ -74,9 +74,7 @@ class RowStore:
     """Read-only access to a row store folder, shared by every thread."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder = folder
         reader = pa.ipc.open_file(pa.memory_map(str(folder / ROWS_FILE), "r"))
-        self.columns: list[str] = reader.schema.names
         self._batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
         self._starts: list[int] = []
         start = 0

@@ -163,9 +163,8 @@ class Explorer:
         )
         positions = hits.positions[:limit]
         rows = self.catalog.rows_by_positions(dataset.name, positions)
-        # A search that stopped early knows only a lower bound: the page shows "N+" and
-        # asks /count for the exact number, as the catalog's pages do past COUNT_CAP.
-        # (``total`` then means "at least", as the catalog's capped count does.)
+        # A search that stopped early knows only a lower bound: ``total`` then means "at
+        # least", as the catalog's capped count does, and the page asks /count for the rest.
         total = hits.count if hits.count_exact else min(hits.count, COUNT_CAP + 1)
         return BrowseResult(
             rows=rows,
