@@ -1,9 +1,10 @@
 """Parquet metadata (LAION-5B, img2dataset, clip-retrieval, or mapped) -> a dataset folder.
 
-The rows never pass through Python: one ``CREATE TABLE AS`` reads every parquet file, sorts
-by similarity and writes ``records``; ``pos`` = 0..N-1 is the row's place in that order.
-Everything is built in a temporary folder beside the target and renamed into place at the
-end, so a failure or Ctrl-C at any moment leaves the previous dataset as it was.
+This module knows the sources: it checks the files, maps their columns onto Loupe's and
+writes the one query that reads them all (``_rows_sql``); ``app.catalog.build`` turns that
+query's rows into the row store and the sorted ``records`` table. Everything is built in a
+temporary folder beside the target and renamed into place at the end, so a failure or Ctrl-C
+at any moment leaves the previous dataset as it was.
 """
 
 from __future__ import annotations
@@ -12,29 +13,18 @@ import os
 import secrets
 import shutil
 import tempfile
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-from tqdm import tqdm
 
 from app.catalog import formats
+from app.catalog.build import ID_HASH_COLUMN, BuildStats, LoadError, build_catalog
 from app.catalog.layout import DatasetPaths, check_dataset_name
-from app.catalog.manifest import Manifest, ScoreStats, read_manifest, write_manifest
-from app.catalog.rowstore import write_row_store
-from app.catalog.schema import (
-    BY_NAME,
-    COLUMNS,
-    HISTOGRAM_BINS,
-    SAMPLE_RATE,
-    SCORE_COLUMNS,
-    SCORE_DOMAINS,
-    bin_column,
-)
+from app.catalog.manifest import Manifest, read_manifest, write_manifest
+from app.catalog.schema import BY_NAME, COLUMNS
 
 PARQUET_MAGIC = b"PAR1"
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
@@ -91,7 +81,7 @@ def ingest_dataset(
     tmp.chmod(0o755)  # mkdtemp makes it private; a dataset is read by the server's user too
     try:
         paths = DatasetPaths(tmp)
-        stats = _build_catalog(paths, inspected, resolution, total_rows, progress)
+        stats = _build(paths, inspected, resolution, total_rows, progress)
         text_seconds = _build_text_index(paths, progress)
         image_store, image_part = (None, {})
         if images is not None and image_kind is not None:
@@ -112,7 +102,7 @@ def ingest_dataset(
             text_index_seconds=None if text_seconds is None else round(text_seconds, 3),
             parts={
                 "ingest": {
-                    "rows_read": total_rows,
+                    "rows_read": stats.rows_read,
                     "duplicates_dropped": stats.duplicates_dropped,
                     "catalog_seconds": round(stats.seconds, 3),
                     "step_seconds": stats.timings,
@@ -263,125 +253,43 @@ def _column_in(source: _Source, name: str) -> str | None:
 # --- the catalog ------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _BuildStats:
-    row_count: int
-    duplicates_dropped: int
-    schema: list[dict[str, str]]
-    score_stats: dict[str, ScoreStats]
-    timings: dict[str, float]  # seconds per step
-
-    @property
-    def seconds(self) -> float:
-        return sum(self.timings.values())
-
-
-def _build_catalog(
+def _build(
     paths: DatasetPaths,
     sources: Sequence[_Source],
     resolution: formats.Resolution,
     total_rows: int,
     progress: bool,
-) -> _BuildStats:
-    timings: dict[str, float] = {}
-    spill = paths.root / ".spill"
-    con = duckdb.connect(str(paths.catalog))
+) -> BuildStats:
+    sql, params = _rows_sql(sources, resolution)
     try:
-        con.execute(f"SET threads = {_cpu_count()}")
-        con.execute("SET temp_directory = ?", [str(spill)])
-        # DuckDB draws its own bar on the terminal for long statements; ours follows it.
-        con.execute("SET enable_progress_bar_print = false")
-        # The sorted write must land in sort order: rowid then equals the sort position.
-        con.execute("SET preserve_insertion_order = true")
-        with _step(timings, "read_sort_write"):
-            sql, params = _create_records_sql(sources, resolution)
-            try:
-                _run_with_progress(con, sql, params, "read, sort, write", progress)
-            except duckdb.Error as error:
-                raise _load_error(con, sources, resolution, error) from None
-            _check_loaded(con, sources, total_rows)
-            _number_rows(con)
-        with tqdm(total=4, desc="index, row store", disable=not progress) as bar:
-            with _step(timings, "index"):
-                duplicates = _index_sample_ids(con)
-                bar.update()
-                # Text-search and kNN pages fetch their rows by position: an ART lookup of 50
-                # scattered positions takes ~2 ms at 10M rows, a scan ~70 ms.
-                con.execute("CREATE UNIQUE INDEX records_pos ON records (pos)")
-                # A deterministic 1% of the rows: large datasets' facets and histograms are
-                # estimated from it (app.catalog.queries.Catalog._summary_table).
-                con.execute(
-                    "CREATE TABLE records_sample AS SELECT * FROM records "
-                    f"WHERE hash(pos) % {SAMPLE_RATE} = 0 ORDER BY pos"
-                )
-            bar.update()
-            with _step(timings, "stats"):
-                schema = [
-                    {"name": str(row[0]), "type": str(row[1])}
-                    for row in con.execute("DESCRIBE records").fetchall()
-                ]
-                score_stats = _score_stats(con)
-                row_count = int(con.execute("SELECT count(*) FROM records").fetchall()[0][0])
-            with _step(timings, "checkpoint"):
-                con.execute("CHECKPOINT")
-            bar.update()
-            with _step(timings, "row_store"):
-                write_row_store(con, paths.rows)
-            bar.update()
-    finally:
-        con.close()
-        shutil.rmtree(spill, ignore_errors=True)
-    return _BuildStats(row_count, duplicates, schema, score_stats, timings)
-
-
-def _run_with_progress(
-    con: duckdb.DuckDBPyConnection, sql: str, params: list[str], label: str, progress: bool
-) -> None:
-    """Run one long statement while a bar follows DuckDB's own progress estimate.
-
-    The whole read-sort-write is a single statement (a staging table cost a second full
-    write), so the bar polls ``query_progress`` from a helper thread instead of counting files.
-    """
-    if not progress:
-        con.execute(sql, params)
-        return
-    con.execute("SET enable_progress_bar = true")
-    finished = threading.Event()
-
-    def follow(bar: tqdm) -> None:
-        while not finished.wait(0.25):
-            percent = con.query_progress()
-            if percent >= 0:
-                bar.update(max(percent - bar.n, 0))
-
-    with tqdm(total=100, unit="%", desc=label, bar_format=_PERCENT_BAR) as bar:
-        watcher = threading.Thread(target=follow, args=(bar,), daemon=True)
-        watcher.start()
-        try:
-            con.execute(sql, params)
-        finally:
-            finished.set()
-            watcher.join()
-        bar.update(100 - bar.n)
-
-
-_PERCENT_BAR = "{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]"
+        stats = build_catalog(
+            paths, sql, params, total_rows, threads=_cpu_count(), progress=progress
+        )
+    except LoadError as failure:
+        raise _load_error(sources, resolution, failure.error) from None
+    if stats.rows_read != total_rows:
+        raise IngestError(
+            f"{_describe([s.path for s in sources])}: read {stats.rows_read:,} rows where the "
+            f"parquet footers announce {total_rows:,}; a file changed during the ingest or is "
+            "damaged."
+        )
+    return stats
 
 
 def _load_error(
-    con: duckdb.DuckDBPyConnection,
     sources: Sequence[_Source],
     resolution: formats.Resolution,
-    error: duckdb.Error,
+    error: Exception,
 ) -> IngestError:
     """Name the file that broke the single load statement by reading the files one by one
     (only ever on this error path)."""
-    for offset, source in zip(_offsets(sources), sources, strict=True):
-        select = _source_select(sources, source, resolution, offset)
-        try:
-            con.execute(f"SELECT count(*) FROM ({select})", [str(source.path)]).fetchall()  # noqa: S608
-        except duckdb.Error as culprit:
-            return IngestError(f"{source.path}: cannot be loaded ({_first_line(culprit)}).")
+    with duckdb.connect(":memory:") as con:
+        for offset, source in zip(_offsets(sources), sources, strict=True):
+            select = _source_select(sources, source, resolution, offset)
+            try:
+                con.execute(f"SELECT count(*) FROM ({select})", [str(source.path)]).fetchall()  # noqa: S608
+            except duckdb.Error as culprit:
+                return IngestError(f"{source.path}: cannot be loaded ({_first_line(culprit)}).")
     return IngestError(
         f"{_describe([s.path for s in sources])}: cannot be loaded ({_first_line(error)})."
     )
@@ -394,58 +302,6 @@ def _offsets(sources: Sequence[_Source]) -> list[int]:
         offsets.append(offset)
         offset += source.rows
     return offsets
-
-
-def _check_loaded(
-    con: duckdb.DuckDBPyConnection, sources: Sequence[_Source], total_rows: int
-) -> None:
-    loaded = int(con.execute("SELECT count(*) FROM records").fetchall()[0][0])
-    if loaded != total_rows:
-        raise IngestError(
-            f"{_describe([s.path for s in sources])}: read {loaded:,} rows where the parquet "
-            f"footers announce {total_rows:,}; a file changed during the ingest or is damaged."
-        )
-
-
-def _number_rows(con: duckdb.DuckDBPyConnection) -> None:
-    """``pos`` = the row's place in sort order, which is its rowid after the sorted write.
-
-    A window ``row_number()`` over the sorted rows costs a serial pass (a third of the whole
-    build at 10M rows); this update writes one integer column."""
-    con.execute("UPDATE records SET pos = rowid")
-
-
-def _index_sample_ids(con: duckdb.DuckDBPyConnection) -> int:
-    """The unique sample_id index; returns how many duplicate rows were dropped to make it.
-
-    Duplicates are rare, so the build assumes none and only rewrites the table when the
-    unique index refuses: the first row of each sample_id in source order is kept."""
-    try:
-        con.execute("CREATE UNIQUE INDEX records_sample_id ON records (sample_id)")
-        return 0
-    except duckdb.ConstraintException:
-        pass
-    before = int(con.execute("SELECT count(*) FROM records").fetchall()[0][0])
-    con.execute(
-        "CREATE TABLE deduplicated AS SELECT * FROM records "
-        "QUALIFY row_number() OVER (PARTITION BY sample_id ORDER BY source_row) = 1 "
-        "ORDER BY pos"
-    )
-    con.execute("DROP TABLE records")
-    con.execute("ALTER TABLE deduplicated RENAME TO records")
-    _number_rows(con)
-    con.execute("CREATE UNIQUE INDEX records_sample_id ON records (sample_id)")
-    after = int(con.execute("SELECT count(*) FROM records").fetchall()[0][0])
-    return before - after
-
-
-@contextmanager
-def _step(timings: dict[str, float], name: str) -> Iterator[None]:
-    started = time.perf_counter()
-    try:
-        yield
-    finally:
-        timings[name] = round(time.perf_counter() - started, 3)
 
 
 def _cpu_count() -> int:
@@ -528,15 +384,10 @@ def _convert_sql(column: str, col: str, column_type: str) -> str:
     return text
 
 
-def _create_records_sql(
-    sources: Sequence[_Source], resolution: formats.Resolution
-) -> tuple[str, list[str]]:
-    """The one statement that reads every file, sorts and writes ``records``; and its
-    parameters (the files' paths).
-
-    Sorted by similarity, ties in source order (an integer tiebreak sorts much faster than
-    sample_id). ``pos`` is filled in afterwards from the rowid (see _number_rows).
-    """
+def _rows_sql(sources: Sequence[_Source], resolution: formats.Resolution) -> tuple[str, list[str]]:
+    """The query giving every source row, in source order, as the record's columns (all of
+    schema.COLUMNS but ``pos``, then the extra source columns) plus the sample_id's hash;
+    and its parameters (the files' paths)."""
     selects = [
         _source_select(sources, source, resolution, offset)
         for offset, source in zip(_offsets(sources), sources, strict=True)
@@ -544,69 +395,37 @@ def _create_records_sql(
     union = "(" + " UNION ALL ".join(selects) + ")"
     select: list[str] = []
     for column in COLUMNS:
-        select.append("CAST(NULL AS BIGINT) AS pos" if column.name == "pos" else _q(column.name))
+        if column.name == "domain":
+            select.append(f"{_DOMAIN_SQL} AS domain")
+        elif column.name == "url_sha256":
+            select.append("sha256(url) AS url_sha256")
+        elif column.name != "pos":
+            select.append(_q(column.name))
     select += [_q(extra) for extra in resolution.extras.values()]
-    for score in SCORE_DOMAINS:
-        lo, hi = SCORE_DOMAINS[score]
-        scaled = f"floor((CAST({score} AS DOUBLE) - {lo!r}) / {hi - lo!r} * {HISTOGRAM_BINS})"
-        # CASE, not just least/greatest: DuckDB's greatest(NULL, 0) is 0, not NULL.
-        select.append(
-            f"CASE WHEN {score} IS NOT NULL THEN CAST(least(greatest({scaled}, 0), "
-            f"{HISTOGRAM_BINS - 1}) AS UTINYINT) END AS {_q(bin_column(score))}"
-        )
-    derived = (
-        f"SELECT *, {_DOMAIN_SQL} AS domain, sha256(url) AS url_sha256 FROM {_host_layers(union)}"
-    )
-    sql = (
-        f"CREATE TABLE records AS SELECT {', '.join(select)} "  # noqa: S608
-        f"FROM ({derived}) ORDER BY similarity DESC NULLS LAST, source_row"
-    )
+    select.append(f"hash(sample_id) AS {_q(ID_HASH_COLUMN)}")
+    sql = f"SELECT {', '.join(select)} FROM {union}"  # noqa: S608
     return sql, [str(source.path) for source in sources]
 
 
-# The URL host by plain string functions (several times faster than one regexp_extract):
-# after "scheme://" (or a leading "//") up to the path, query or fragment, without user info,
-# without the port, lower-cased, without a trailing dot. The helper columns' names hold a ".",
-# which no extra column name can, so they never collide.
-_AUTHORITY = (
-    "CASE WHEN strpos(url, '//') = strpos(url, ':') + 1 OR starts_with(url, '//') THEN "
-    "split_part(split_part(split_part(substr(url, strpos(url, '//') + 2), '/', 1), '?', 1), "
-    "'#', 1) END"
-)
-_WITHOUT_USER = (
-    "CASE WHEN contains(\"loupe.authority\", '@') "
-    'THEN split_part("loupe.authority", \'@\', -1) ELSE "loupe.authority" END'
-)
-_HOST = (
-    "rtrim(lower(CASE WHEN starts_with(\"loupe.hostport\", '[') "
-    "THEN split_part(\"loupe.hostport\", ']', 1) || ']' "
-    "ELSE split_part(\"loupe.hostport\", ':', 1) END), '.')"
-)
-_DOMAIN_SQL = (
-    'NULLIF(CASE WHEN starts_with("loupe.host", \'www.\') THEN "loupe.host"[5:] '
-    "ELSE \"loupe.host\" END, '')"
-)
+# The URL's host, lower-cased, without user info, port, trailing dot or a leading "www.".
+# One regular expression finds the authority (after "scheme://" or a leading "//"); only the
+# rare authority holding "@", ":" or "[" needs a second one. DuckDB evaluates each repeated
+# sub-expression once, so the nesting below costs ~1.5 s for 10M URLs (by split_part and a
+# chain of sub-queries it took ~7 s, with one regular expression for all of it ~5 s).
+def _domain_sql() -> str:
+    authority = "regexp_extract(url, '^(?:[^:/?#]*:)?//([^/?#]*)', 1)"
+    host = (
+        f"lower(CASE WHEN contains({authority}, '@') OR contains({authority}, ':') "
+        f"OR contains({authority}, '[') "
+        f"THEN regexp_extract({authority}, '^(?:.*@)?(\\[[^\\]]*\\]|[^:]*)', 1) "
+        f"ELSE {authority} END)"
+    )
+    # rtrim is slow enough to matter; only a host that ends with "." needs it.
+    host = f"CASE WHEN ends_with({host}, '.') THEN rtrim({host}, '.') ELSE {host} END"
+    return f"NULLIF(CASE WHEN starts_with({host}, 'www.') THEN {host}[5:] ELSE {host} END, '')"
 
 
-def _host_layers(source: str) -> str:
-    authority = f'(SELECT *, {_AUTHORITY} AS "loupe.authority" FROM {source})'
-    hostport = f'(SELECT *, {_WITHOUT_USER} AS "loupe.hostport" FROM {authority})'
-    return f'(SELECT *, {_HOST} AS "loupe.host" FROM {hostport})'
-
-
-def _score_stats(con: duckdb.DuckDBPyConnection) -> dict[str, ScoreStats]:
-    parts = [f"min({c}), max({c}), avg({c}), count({c})" for c in SCORE_COLUMNS]
-    row = con.execute(f"SELECT {', '.join(parts)} FROM records").fetchall()[0]  # noqa: S608
-    stats: dict[str, ScoreStats] = {}
-    for i, column in enumerate(SCORE_COLUMNS):
-        low, high, mean, count = row[4 * i : 4 * i + 4]
-        stats[column] = ScoreStats(
-            min=None if low is None else float(low),
-            max=None if high is None else float(high),
-            mean=None if mean is None else float(mean),
-            non_null=int(count),
-        )
-    return stats
+_DOMAIN_SQL = _domain_sql()
 
 
 def _build_text_index(paths: DatasetPaths, progress: bool) -> float | None:

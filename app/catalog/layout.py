@@ -4,11 +4,12 @@ Every module that reads or writes a dataset folder goes through this one descrip
 layout is written down exactly once:
 
     manifest.json       what was built, from what, when (see ``app.catalog.manifest``)
-    catalog.duckdb      table ``records``: schema.COLUMNS, then extra source columns, then the
-                        ``<score>_bin`` histogram columns; rows physically sorted by similarity
-                        (highest first) with ``pos`` = 0..N-1 in that order
-    rows/               the same rows memory-mapped for lookups by pos or sample_id
-                        (``app.catalog.rowstore``)
+    catalog.duckdb      table ``records``: schema.CATALOG_COLUMNS (what queries filter, sort
+                        and count on), then the ``<score>_bin`` histogram columns; rows
+                        physically sorted by similarity (highest first) with ``pos`` = 0..N-1
+                        in that order; ``records_sample``, its 1 %
+    rows/               every whole row (all columns, extra source columns too), memory-mapped
+                        for lookups by pos or sample_id (``app.catalog.rowstore``)
     text/               tantivy full-text index of the captions (``app.textsearch``)
     images/             optional local image folder, files named ``<sample_id>.<ext>``
     shards/             optional webdataset tar shards (img2dataset output)
@@ -20,6 +21,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+
+from app.catalog.rowstore import RowStore
 
 DATASET_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -71,4 +74,10 @@ class DatasetPaths:
         return self.root / "vectors"
 
     def exists(self) -> bool:
-        return self.manifest.is_file() and self.catalog.is_file()
+        """A complete dataset of the current layout (one built before the row store took
+        the whole rows is not: ``loupe ingest`` it again)."""
+        return self.manifest.is_file() and self.catalog.is_file() and RowStore.exists(self.rows)
+
+    def outdated(self) -> bool:
+        """Built by an older Loupe: a catalog without the current row store."""
+        return self.manifest.is_file() and self.catalog.is_file() and not self.exists()

@@ -3,7 +3,8 @@
 The records table is written sorted by similarity (``pos`` order). A page in that order is a
 plain ``LIMIT`` without ``ORDER BY``, which DuckDB stops early, and the next page continues
 from the last ``pos`` seen (keyset), so deep pages cost what the first one does. Other orders
-use ORDER BY with a bounded OFFSET.
+use ORDER BY with a bounded OFFSET. SQL only ever finds positions; the rows themselves come
+from the dataset's row store (``app.catalog.rowstore``), which also answers lookups by id.
 """
 
 from __future__ import annotations
@@ -45,16 +46,13 @@ _ORDER_BY: dict[str, str] = {
 # table that ingest writes (a full scan of 10M rows for each costs 80-200 ms on 2 cores).
 SAMPLE_FROM_ROWS = 1_000_000
 
-# Deeper than this, a page in the catalog's order selects positions first (see ``page``).
-ONE_STEP_MAX_OFFSET = 1000
 # A page sorted by a score narrows to the top bins the sample says hold this many times the
 # rows the page needs (the sample's estimate errs; a short result falls back to a full sort).
 TOP_BINS_MARGIN = 3
-# Longest literal IN list a query carries; longer lists are fetched in chunks.
-MAX_IN_LIST = 2048
+# The columns blocklists and id lists match records on.
+MATCH_COLUMNS: tuple[str, ...] = ("sample_id", "url_sha256", "md5", "sha256")
 
 CARD_COLUMNS: tuple[str, ...] = tuple(c.name for c in COLUMNS)
-_CARD_SELECT = ", ".join(quote_identifier(name) for name in CARD_COLUMNS)
 
 
 @dataclass
@@ -88,8 +86,7 @@ class Catalog:
     connection: CatalogConnection
     # Datasets large enough to answer facets and histograms from their 1% sample table.
     sampled: set[str] = field(default_factory=set)
-    # Rows by position or id come from here when the dataset has one (built since the row
-    # store exists; older datasets are answered by DuckDB alone).
+    # Whole rows, by position or id.
     row_stores: dict[str, RowStore] = field(default_factory=dict)
     # The positions no query may return (also in DuckDB's ``hidden`` table, for SQL; this
     # copy serves the row store and tells ``_where`` whether the clause is needed at all).
@@ -97,10 +94,14 @@ class Catalog:
 
     # --- datasets -------------------------------------------------------------------------
     def attach(self, name: str, catalog_path: Path) -> None:
-        self.connection.attach(name, catalog_path)
         row_folder = DatasetPaths(catalog_path.parent).rows
-        if RowStore.exists(row_folder):
-            self.row_stores[name] = RowStore(row_folder)
+        if not RowStore.exists(row_folder):
+            raise ValueError(
+                f"{catalog_path.parent}: no current row store; the dataset was built by an "
+                "older Loupe, ingest it again"
+            )
+        self.connection.attach(name, catalog_path)
+        self.row_stores[name] = RowStore(row_folder)
         _, rows = self.connection.query(
             "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? "
             "AND table_name = 'records_sample'",
@@ -112,8 +113,8 @@ class Catalog:
                 self.sampled.add(name)
 
     def columns(self, name: str) -> list[str]:
-        names, _ = self.connection.query(f"SELECT * FROM {_table(name)} LIMIT 0")
-        return names
+        """Every column of a record (extra source columns too), in catalog order."""
+        return self.row_stores[name].record_schema().names
 
     # --- the hidden set (filled by the safety layer) ----------------------------------------
     def set_hidden(self, name: str, positions: Sequence[int]) -> None:
@@ -147,31 +148,17 @@ class Catalog:
 
     def positions_matching(self, name: str, column: str, values: Sequence[str]) -> list[int]:
         """Positions whose ``column`` (sample_id or a hash column) is one of ``values``."""
-        if column not in ("sample_id", "url_sha256", "md5", "sha256"):
+        if column not in MATCH_COLUMNS:
             raise ValueError(f"cannot match records on {column!r}")
-        if not values:
-            return []
-        _, rows = self.connection.query(
-            f"SELECT pos FROM {_table(name)} "
-            f"WHERE {quote_identifier(column)} IN (SELECT unnest(?::VARCHAR[]))",
-            [list(values)],
-        )
-        return [row[0] for row in rows]
+        return sorted(self.row_stores[name].positions_where(column, values))
 
     def sample_ids_matching(self, name: str, column: str, values: Sequence[str]) -> list[str]:
         """Sample ids whose ``column`` is one of ``values``, hidden records included: the
         safety layer matches blocklists with it, and a record already hidden for one reason
         must still count as a hit of the next list."""
-        if column not in ("sample_id", "url_sha256", "md5", "sha256"):
-            raise ValueError(f"cannot match records on {column!r}")
-        if not values:
-            return []
-        _, rows = self.connection.query(
-            f"SELECT sample_id FROM {_table(name)} "
-            f"WHERE {quote_identifier(column)} IN (SELECT unnest(?::VARCHAR[]))",
-            [list(values)],
-        )
-        return [str(row[0]) for row in rows if row[0] is not None]
+        positions = self.positions_matching(name, column, values)
+        rows = self.row_stores[name].rows(positions, ["sample_id"])
+        return [str(rows[p]["sample_id"]) for p in positions if rows[p]["sample_id"] is not None]
 
     # --- pages --------------------------------------------------------------------------------
     def page(
@@ -188,10 +175,8 @@ class Catalog:
     ) -> Page:
         """One page of records; ``within`` restricts to given positions (text/kNN hits).
 
-        In the catalog's own order a page is one query that stops early. Sorted, random and
-        deep pages are two: the positions first (narrow, so the sort or the skipped rows stay
-        cheap), then the rows by the ``pos`` index (2.9 s -> 0.35 s for an aesthetic page at
-        offset 5,000 of 10M rows, 1.2 s -> 0.09 s for a random sample).
+        The positions come from DuckDB (in the catalog's own order a query that stops
+        early), the rows from the row store.
         """
         if sort not in SORTS:
             raise ValueError(f"unknown sort {sort!r}")
@@ -205,23 +190,16 @@ class Catalog:
             if narrowed is not None:
                 return narrowed
         where, params = self._where(name, conditions, extra, extra_params)
-        two_step = sort != "similarity" or offset > ONE_STEP_MAX_OFFSET
-        columns = "pos" if two_step else _CARD_SELECT
-        sql = f"SELECT {columns} FROM {_table(name)} {where}"
+        sql = f"SELECT pos FROM {_table(name)} {where}"
         if sort != "similarity":
             sql += f" ORDER BY {_ORDER_BY[sort]}"
             if sort == "random":
                 params.append(seed)
         sql += " LIMIT ? OFFSET ?"
         params.extend([limit + 1, offset])
-        if two_step:
-            _, found = self.connection.query(sql, params)
-            rows = self.rows_by_positions(name, [row[0] for row in found[:limit]])
-            has_more = len(found) > limit
-        else:
-            rows = self.connection.query_dicts(sql, params)
-            has_more = len(rows) > limit
-            rows = rows[:limit]
+        _, found = self.connection.query(sql, params)
+        rows = self.rows_by_positions(name, [row[0] for row in found[:limit]])
+        has_more = len(found) > limit
         next_after = rows[-1]["pos"] if (sort == "similarity" and has_more and rows) else None
         return Page(rows=rows, has_more=has_more, offset=offset, next_after=next_after)
 
@@ -349,54 +327,22 @@ class Catalog:
         left out."""
         if not sample_ids:
             return []
-        store = self.row_stores.get(name)
-        if store is not None:
-            positions = store.positions_of([str(s) for s in sample_ids])
-            rows = self._visible_rows(name, store, list(positions.values()), None)
-            return [rows[positions[str(s)]] for s in sample_ids if positions.get(str(s)) in rows]
-        placeholders = ", ".join("?" for _ in sample_ids)
-        where, params = self._where(
-            name, [], [f"sample_id IN ({placeholders})"], [str(s) for s in sample_ids]
-        )
-        rows = self.connection.query_dicts(
-            f"SELECT * FROM {_table(name)} {where}",
-            params,
-        )
-        by_id = {row["sample_id"]: row for row in rows}
-        return [by_id[str(s)] for s in sample_ids if str(s) in by_id]
+        store = self.row_stores[name]
+        positions = store.positions_of([str(s) for s in sample_ids])
+        rows = self._visible_rows(name, list(positions.values()), None)
+        return [rows[positions[str(s)]] for s in sample_ids if positions.get(str(s)) in rows]
 
     def rows_by_positions(self, name: str, positions: Sequence[int]) -> list[dict[str, Any]]:
-        """Card rows for ``positions``, in the order given, hidden ones left out.
-
-        Literal placeholders, not ``IN (SELECT unnest(?))``: only a plain IN list lets DuckDB
-        use the ``pos`` index (9 ms instead of 70 ms for 50 rows at 10M)."""
+        """Card rows for ``positions``, in the order given, hidden ones left out."""
         wanted = [int(p) for p in positions]
-        if not wanted:
-            return []
-        store = self.row_stores.get(name)
-        if store is not None:
-            rows = self._visible_rows(name, store, wanted, CARD_COLUMNS)
-            return [rows[p] for p in wanted if p in rows]
-        by_pos: dict[int, dict[str, Any]] = {}
-        for start in range(0, len(wanted), MAX_IN_LIST):
-            chunk = wanted[start : start + MAX_IN_LIST]
-            placeholders = ", ".join("?" for _ in chunk)
-            where, params = self._where(name, [], [f"pos IN ({placeholders})"], chunk)
-            for row in self.connection.query_dicts(
-                f"SELECT {_CARD_SELECT} FROM {_table(name)} {where}", params, guarded=False
-            ):
-                by_pos[row["pos"]] = row
-        return [by_pos[p] for p in wanted if p in by_pos]
+        rows = self._visible_rows(name, wanted, CARD_COLUMNS)
+        return [rows[p] for p in wanted if p in rows]
 
     def _visible_rows(
-        self,
-        name: str,
-        store: RowStore,
-        positions: Sequence[int],
-        columns: Sequence[str] | None,
+        self, name: str, positions: Sequence[int], columns: Sequence[str] | None
     ) -> dict[int, dict[str, Any]]:
         hidden = self.hidden_sets.get(name, frozenset())
-        return store.rows([p for p in positions if p not in hidden], columns)
+        return self.row_stores[name].rows([p for p in positions if p not in hidden], columns)
 
     def record(self, name: str, sample_id: str) -> dict[str, Any] | None:
         rows = self.rows_by_ids(name, [sample_id])
@@ -442,18 +388,19 @@ class Catalog:
     ) -> Iterator[pa.RecordBatch]:
         """Every row passing the filters (hidden ones never), in ``pos`` order, as Arrow
         record batches of at most ``batch_rows`` (at least one batch, maybe empty): a download
-        of millions of rows streams in bounded memory.
+        of millions of rows streams in bounded memory. DuckDB streams the positions, the row
+        store gives their rows.
 
         The generator holds its own DuckDB cursor (a streaming download is resumed by
         whichever worker thread is free, and the per-thread cursors are shared), closed when
         the generator finishes or is closed. No time limit: the client reads at its own pace.
         """
+        store = self.row_stores[name]
         extra, extra_params = _within(within)
         where, params = self._where(name, conditions, extra, extra_params)
-        bins = ", ".join(quote_identifier(bin_column(score)) for score in SCORE_DOMAINS)
         # No ORDER BY: the table is stored in pos order and DuckDB keeps insertion order, so
         # this streams without a sort of the whole result.
-        sql = f"SELECT * EXCLUDE ({bins}) FROM {_table(name)} {where}"
+        sql = f"SELECT pos FROM {_table(name)} {where}"
         if limit is not None:
             sql += " LIMIT ?"
             params = [*params, int(limit)]
@@ -461,11 +408,12 @@ class Catalog:
         try:
             reader = cursor.sql(sql, params=params).to_arrow_reader(batch_rows)
             empty = True
-            for batch in reader:
-                empty = False
-                yield batch
+            for positions in reader:
+                if positions.num_rows:
+                    empty = False
+                    yield store.record_batch(positions.column(0).to_numpy())
             if empty:  # writers still need the columns: a CSV header, a parquet schema
-                yield pa.RecordBatch.from_pylist([], schema=reader.schema)
+                yield store.empty_batch()
         finally:
             cursor.close()
 

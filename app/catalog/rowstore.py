@@ -1,73 +1,107 @@
 """Whole rows by position or sample_id from memory-mapped files beside the DuckDB catalog.
 
-DuckDB answers filters, counts and facets from compressed columns, but fetching 50 scattered
-rows from it costs 20-50 ms at 10M rows: every string column of every row decompresses a
-vector of its segment. The same rows from an uncompressed Arrow IPC file, memory-mapped,
-cost 1-3 ms: a row is a few offsets into pages the OS already caches. Ingest writes, in the
-folder ``rows/``:
+The DuckDB catalog holds only what queries filter, sort and count on (scores, sizes,
+categories, the caption); the whole row of every record lives here, as ingest read it. Two
+reasons: fetching 50 scattered rows from DuckDB's compressed columns costs 20-50 ms at 10M
+rows (every string column of every row decompresses a vector of its segment), the same rows
+from an uncompressed, memory-mapped Arrow IPC file 1-3 ms; and writing the wide columns (URLs,
+ids, hashes) only once, unsorted and uncompressed, is what keeps ingest near a million rows a
+second. The folder ``rows/`` holds:
 
-    rows.arrow      every column of ``records`` in ``pos`` order (row i is pos i)
-    id_hash.npy     the first 8 bytes of md5(sample_id) as little-endian uint64, sorted
+    rows.arrow      every source row in source order (row i is source_row i), every column
+                    of the record but ``pos``; duplicates dropped at ingest are still here
+    order.npy       int64, the row of each ``pos``: order[pos] = source row
+    id_hash.npy     DuckDB's hash() of each kept record's sample_id, sorted
     id_pos.npy      the ``pos`` of each entry of id_hash.npy
+    store.json      format version, and hash('loupe') of the DuckDB that built it
 
-so a position is an address, and a sample_id is a binary search (hash collisions are
-resolved by reading the candidates' sample_id).
+so a position is two addresses, and a sample_id a binary search (collisions are resolved by
+reading the candidates' sample_id). The ids are hashed by DuckDB during ingest's single pass
+over the rows; a lookup hashes the asked ids with the same function. DuckDB does not promise
+hash() stays the same across releases, so the store records a probe value and a DuckDB that
+hashes differently looks ids up by a scan instead (correct, only slower).
 """
 
 from __future__ import annotations
 
-import bisect
 import datetime as dt
-import hashlib
-from collections.abc import Sequence
+import json
+import threading
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
+STORE_VERSION = 2
 # A batch holding more of the wanted rows than this gives them by one take, not by slices.
 TAKE_FROM_ROWS = 8
 ROWS_FILE = "rows.arrow"
+ORDER_FILE = "order.npy"
 ID_HASH_FILE = "id_hash.npy"
 ID_POS_FILE = "id_pos.npy"
+META_FILE = "store.json"
+HASH_PROBE = "loupe"
 
 # Rows per record batch of the file: small enough that a lookup touches little, large
 # enough that the batch directory stays short (~150 batches at 10M rows).
 BATCH_ROWS = 65_536
 
 
-def id_hash(sample_id: str) -> int:
-    """The lookup key of a sample_id; DuckDB's ``md5_number_upper`` computes the same."""
-    return int.from_bytes(hashlib.md5(sample_id.encode()).digest()[:8], "little")  # noqa: S324
+def hash_probe(con: duckdb.DuckDBPyConnection) -> int:
+    return int(con.execute("SELECT hash(?::VARCHAR)", [HASH_PROBE]).fetchall()[0][0])
 
 
-def write_row_store(con: duckdb.DuckDBPyConnection, folder: Path, table: str = "records") -> int:
-    """Write the row store of ``table`` into ``folder`` (which must not exist yet); returns
-    the row count.
+class RowStoreWriter:
+    """Rows appended in source order, then the lookups written by :meth:`finish`."""
 
-    The table was written in ``pos`` order and DuckDB scans in insertion order, so the rows
-    need no sort. The dataset folder is renamed into place only when complete, so a reader
-    never sees half a store.
-    """
-    folder.mkdir()
-    reader = con.sql(f"SELECT * FROM {table}").to_arrow_reader(BATCH_ROWS)  # noqa: S608
-    rows = 0
-    with (
-        pa.OSFile(str(folder / ROWS_FILE), "wb") as sink,
-        pa.ipc.new_file(sink, reader.schema) as writer,
-    ):
-        for batch in reader:
-            writer.write_batch(batch)
-            rows += batch.num_rows
-    keys = con.sql(
-        f"SELECT md5_number_upper(sample_id) AS hash, pos FROM {table} "  # noqa: S608
-        "ORDER BY hash, pos"
-    ).fetchnumpy()
-    np.save(folder / ID_HASH_FILE, np.ascontiguousarray(keys["hash"], dtype=np.uint64))
-    np.save(folder / ID_POS_FILE, np.ascontiguousarray(keys["pos"], dtype=np.int64))
-    return rows
+    def __init__(self, folder: Path, schema: pa.Schema) -> None:
+        folder.mkdir()
+        self.folder = folder
+        self._sink = pa.OSFile(str(folder / ROWS_FILE), "wb")
+        self._writer = pa.ipc.new_file(self._sink, schema)
+        self._open = True
+        self.rows = 0
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._writer.write_batch(batch)
+        self.rows += batch.num_rows
+
+    def close(self) -> None:
+        if self._open:
+            self._open = False
+            self._writer.close()
+            self._sink.close()
+
+    def finish(
+        self,
+        order: np.ndarray,
+        hashes_sorted: np.ndarray,
+        rows_by_hash: np.ndarray,
+        keep: np.ndarray,
+        probe: int,
+    ) -> None:
+        """Write the lookups. ``order``: the source row of each pos; ``hashes_sorted`` and
+        ``rows_by_hash``: every source row's id hash in ascending order and its row;
+        ``keep``: False for the source rows that are no record (dropped duplicates)."""
+        self.close()
+        order = np.ascontiguousarray(order, dtype=np.int64)
+        pos_of_row = np.full(len(keep), -1, dtype=np.int64)
+        pos_of_row[order] = np.arange(len(order), dtype=np.int64)
+        kept = keep[rows_by_hash]
+        np.save(self.folder / ORDER_FILE, order)
+        np.save(self.folder / ID_HASH_FILE, np.ascontiguousarray(hashes_sorted[kept]))
+        np.save(self.folder / ID_POS_FILE, pos_of_row[rows_by_hash[kept]])
+        meta = {"version": STORE_VERSION, "id_hash": "duckdb hash()", "hash_probe": probe}
+        (self.folder / META_FILE).write_text(json.dumps(meta), encoding="utf-8")
+
+
+def read_rows_file(folder: Path) -> pa.Table:
+    """The rows file as one zero-copy table over the memory map (source order)."""
+    return pa.ipc.open_file(pa.memory_map(str(folder / ROWS_FILE), "r")).read_all()
 
 
 class RowStore:
@@ -75,30 +109,52 @@ class RowStore:
 
     def __init__(self, folder: Path) -> None:
         reader = pa.ipc.open_file(pa.memory_map(str(folder / ROWS_FILE), "r"))
+        self.schema: pa.Schema = reader.schema
         self._batches = [reader.get_batch(i) for i in range(reader.num_record_batches)]
-        self._starts: list[int] = []
-        start = 0
+        starts, start = [], 0
         for batch in self._batches:
-            self._starts.append(start)
+            starts.append(start)
             start += batch.num_rows
-        self.row_count = start
+        self._starts = np.array(starts, dtype=np.int64)
+        self.source_rows = start
+        self._order = np.load(folder / ORDER_FILE, mmap_mode="r")
+        self.row_count = len(self._order)
+        self._pos_of_row: np.ndarray | None = None
         # Arrow gives a MAP as (key, value) pairs and an INTERVAL as MonthDayNano; DuckDB
         # gives a dict and a timedelta. Rows read here must equal the rows DuckDB gives.
-        self._maps = [f.name for f in reader.schema if pa.types.is_map(f.type)]
-        self._intervals = [f.name for f in reader.schema if pa.types.is_interval(f.type)]
+        self._maps = [f.name for f in self.schema if pa.types.is_map(f.type)]
+        self._intervals = [f.name for f in self.schema if pa.types.is_interval(f.type)]
         self._id_hashes = np.load(folder / ID_HASH_FILE, mmap_mode="r")
         self._id_positions = np.load(folder / ID_POS_FILE, mmap_mode="r")
+        meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        self._hasher = duckdb.connect(":memory:")
+        self._hasher_lock = threading.Lock()
+        self._hash_usable = hash_probe(self._hasher) == meta.get("hash_probe")
 
     @staticmethod
     def exists(folder: Path) -> bool:
-        return all((folder / name).is_file() for name in (ROWS_FILE, ID_HASH_FILE, ID_POS_FILE))
+        names = (ROWS_FILE, ORDER_FILE, ID_HASH_FILE, ID_POS_FILE, META_FILE)
+        if not all((folder / name).is_file() for name in names):
+            return False
+        try:
+            meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            return False
+        return isinstance(meta, dict) and meta.get("version") == STORE_VERSION
 
+    # --- lookups ------------------------------------------------------------------------------
     def positions_of(self, sample_ids: Sequence[str]) -> dict[str, int]:
         """The ``pos`` of each of ``sample_ids`` that is in the store."""
         wanted = list(dict.fromkeys(str(s) for s in sample_ids))
         if not wanted:
             return {}
-        hashes = np.array([id_hash(s) for s in wanted], dtype=np.uint64)
+        if not self._hash_usable:
+            return self._scan_positions("sample_id", wanted)
+        with self._hasher_lock:
+            hashed = self._hasher.execute(
+                "SELECT list_transform(?::VARCHAR[], lambda x: hash(x))", [wanted]
+            ).fetchall()[0][0]
+        hashes = np.array(hashed, dtype=np.uint64)
         lows = np.searchsorted(self._id_hashes, hashes, side="left")
         highs = np.searchsorted(self._id_hashes, hashes, side="right")
         candidates: dict[int, str] = {}
@@ -112,34 +168,122 @@ class RowStore:
             if row["sample_id"] == candidates[position]
         }
 
+    def positions_where(self, column: str, values: Sequence[str]) -> dict[int, str]:
+        """Every ``pos`` whose ``column`` is one of ``values``, with that value: a scan of
+        the column (blocklists match hash columns this way, a few times per server start)."""
+        if column == "sample_id":
+            return {p: s for s, p in self.positions_of(values).items()}
+        return {p: v for v, p in self._scan(column, values)}
+
+    def _scan_positions(self, column: str, values: Sequence[str]) -> dict[str, int]:
+        return dict(self._scan(column, values))
+
+    def _scan(self, column: str, values: Sequence[str]) -> list[tuple[str, int]]:
+        if column not in self.schema.names or not values:
+            return []
+        value_set = pa.array(list(dict.fromkeys(str(v) for v in values)), type=pa.string())
+        pos_of_row = self._positions_by_row()
+        found: list[tuple[str, int]] = []
+        for start, batch in zip(self._starts, self._batches, strict=True):
+            data = batch.column(column)
+            hits = pc.indices_nonzero(pc.fill_null(pc.is_in(data, value_set=value_set), False))
+            for offset in hits.to_numpy().astype(np.int64).tolist():
+                position = int(pos_of_row[int(start) + offset])
+                if position >= 0:  # a duplicate dropped at ingest is no record
+                    found.append((data[offset].as_py(), position))
+        return found
+
+    def _positions_by_row(self) -> np.ndarray:
+        """The inverse of ``order``: the pos of each source row, -1 for dropped rows."""
+        if self._pos_of_row is None:
+            inverse = np.full(self.source_rows, -1, dtype=np.int64)
+            inverse[self._order] = np.arange(self.row_count, dtype=np.int64)
+            self._pos_of_row = inverse
+        return self._pos_of_row
+
+    # --- rows ---------------------------------------------------------------------------------
     def rows(
         self, positions: Sequence[int], columns: Sequence[str] | None = None
     ) -> dict[int, dict[str, Any]]:
         """Rows at ``positions`` (those that exist), keyed by position; only ``columns`` if
-        given.
+        given. Each row starts with its ``pos``, then the columns in catalog order."""
+        wanted = sorted({int(p) for p in positions if 0 <= int(p) < self.row_count})
+        if not wanted:
+            return {}
+        sources = self._order[np.array(wanted, dtype=np.int64)]
+        table, by_source = self._take_sorted(sources, _without_pos(columns))
+        rows = table.to_pylist()
+        self._convert(rows)
+        positions_by_source = np.array(wanted, dtype=np.int64)[by_source]
+        return {
+            int(position): {"pos": int(position), **row}
+            for position, row in zip(positions_by_source, rows, strict=True)
+        }
+
+    def source_rows_at(
+        self, rows: Sequence[int], columns: Sequence[str] | None = None
+    ) -> dict[int, dict[str, Any]]:
+        """Rows by their place in the source files (``source_row``), dropped ones too."""
+        wanted = np.array(sorted({int(r) for r in rows if 0 <= int(r) < self.source_rows}))
+        if not len(wanted):
+            return {}
+        table, _ = self._take_sorted(wanted.astype(np.int64), columns)
+        converted = table.to_pylist()
+        self._convert(converted)
+        return dict(zip((int(r) for r in wanted), converted, strict=True))
+
+    def record_batch(self, positions: Sequence[int] | np.ndarray) -> pa.RecordBatch:
+        """Whole records at ``positions`` (all valid), in the order given, ``pos`` first: the
+        shape an export writes."""
+        wanted = np.asarray(positions, dtype=np.int64)
+        if not len(wanted):
+            return self.empty_batch()
+        table, by_source = self._take_sorted(self._order[wanted], None)
+        # Back from source-row order to the order asked for.
+        back = np.empty(len(by_source), dtype=np.int64)
+        back[by_source] = np.arange(len(by_source), dtype=np.int64)
+        table = table.take(pa.array(back))
+        columns = [pa.array(wanted, type=pa.int64()), *table.columns]
+        return pa.RecordBatch.from_arrays(
+            [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns],
+            schema=self.record_schema(),
+        )
+
+    def record_schema(self) -> pa.Schema:
+        return pa.schema([pa.field("pos", pa.int64()), *self.schema])
+
+    def empty_batch(self) -> pa.RecordBatch:
+        return pa.RecordBatch.from_pylist([], schema=self.record_schema())
+
+    def _take_sorted(
+        self, sources: np.ndarray, columns: Sequence[str] | None
+    ) -> tuple[pa.Table, np.ndarray]:
+        """The rows at source rows ``sources`` (unique), as one chunk in ascending source
+        order, and the index into ``sources`` of each row returned.
 
         Rows are sliced out (or taken, where a batch holds many of them) and the pieces
         combined into one chunk before converting: ``Table.take`` across batches would first
         concatenate whole columns (hundreds of ms and GBs at 10M rows), and converting 50
         one-row chunks costs twice what one 50-row chunk does."""
-        wanted = sorted({int(p) for p in positions if 0 <= int(p) < self.row_count})
-        if not wanted:
-            return {}
-        by_batch: dict[int, list[int]] = {}
-        for position in wanted:
-            index = bisect.bisect_right(self._starts, position) - 1
-            by_batch.setdefault(index, []).append(position - self._starts[index])
+        by_source = np.argsort(sources, kind="stable")
+        ordered = sources[by_source]
+        batch_of = np.searchsorted(self._starts, ordered, side="right") - 1
         pieces = []
-        for index, offsets in by_batch.items():
-            batch = self._batches[index]
+        for index in np.unique(batch_of):
+            batch = self._batches[int(index)]
+            offsets = ordered[batch_of == index] - self._starts[index]
+            if columns is not None:
+                batch = batch.select(list(columns))
             if len(offsets) > TAKE_FROM_ROWS:
                 pieces.append(batch.take(pa.array(offsets, type=pa.int64())))
             else:  # a slice is free; a take costs ~10 us per column
-                pieces.extend(batch.slice(offset, 1) for offset in offsets)
-        table = pa.Table.from_batches(pieces)
+                pieces.extend(batch.slice(int(offset), 1) for offset in offsets)
+        schema = self.schema
         if columns is not None:
-            table = table.select(list(columns))
-        rows = table.combine_chunks().to_pylist()
+            schema = pa.schema([self.schema.field(c) for c in columns])
+        return pa.Table.from_batches(pieces, schema=schema).combine_chunks(), by_source
+
+    def _convert(self, rows: list[dict[str, Any]]) -> None:
         for name in self._maps:
             for row in rows:
                 if row.get(name) is not None:
@@ -148,7 +292,10 @@ class RowStore:
             for row in rows:
                 if row.get(name) is not None:
                     row[name] = _timedelta(row[name])
-        return dict(zip(wanted, rows, strict=True))
+
+
+def _without_pos(columns: Iterable[str] | None) -> list[str] | None:
+    return None if columns is None else [c for c in columns if c != "pos"]
 
 
 def _timedelta(value: Any) -> dt.timedelta:

@@ -148,6 +148,24 @@ COLUMNS: tuple[Column, ...] = (
 
 BY_NAME: dict[str, Column] = {column.name: column for column in COLUMNS}
 
+# The columns of the DuckDB ``records`` table: what queries filter, sort, count and search on
+# (plus the ``<score>_bin`` columns). The rest of each row (ids, URLs, hashes, extra source
+# columns) is read from the row store (``app.catalog.rowstore``), never by SQL.
+CATALOG_COLUMNS: tuple[str, ...] = (
+    "pos",
+    "caption",
+    "domain",
+    "license",
+    "language",
+    "width",
+    "height",
+    "similarity",
+    "punsafe",
+    "pwatermark",
+    "aesthetic",
+    "source_row",
+)
+
 SCORE_COLUMNS: tuple[str, ...] = ("similarity", "punsafe", "pwatermark", "aesthetic")
 FACET_COLUMNS: tuple[str, ...] = ("language", "domain", "license")
 HISTOGRAM_BINS = 20
@@ -170,12 +188,8 @@ def bin_column(score: str) -> str:
     return f"{score}_bin"
 
 
-def is_known(name: str) -> bool:
-    return name in BY_NAME
-
-
 def quote_identifier(name: str) -> str:
-    """Quote a whitelisted column name for SQL; anything unknown is refused."""
-    if name not in BY_NAME and not any(name == bin_column(s) for s in SCORE_DOMAINS):
+    """Quote a column of the ``records`` table for SQL; anything else is refused."""
+    if name not in CATALOG_COLUMNS and not any(name == bin_column(s) for s in SCORE_DOMAINS):
         raise ValueError(f"unknown column: {name!r}")
     return '"' + name + '"'

@@ -57,6 +57,14 @@ def discover(data_dir: Path) -> dict[str, DatasetHandle]:
         if not folder.is_dir() or not DATASET_NAME.match(folder.name):
             continue
         paths = DatasetPaths(folder)
+        if paths.outdated():
+            log.warning(
+                "skipping %s: built by an older Loupe (no current row store); "
+                "run `loupe ingest %s ...` again (or `loupe demo --force` for the demo)",
+                folder,
+                folder.name,
+            )
+            continue
         if not paths.exists():
             continue
         try:

@@ -21,12 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 from tqdm import tqdm
 
 from app.catalog.layout import DatasetPaths
 from app.catalog.manifest import read_manifest
+from app.catalog.rowstore import RowStore
 from app.images.decode import ImageRefused, decode_image
 from app.images.stores import ImageStore, StoreError, open_image_store
 from app.vectors import store
@@ -190,8 +190,8 @@ class _Job:
         done = _done_chunks(work)
         skipped = sum(int(_chunk_skipped(work, i)) for i in done)
         new = 0
+        row_store = RowStore(self.paths.rows)
         with (
-            duckdb.connect(str(self.paths.catalog), read_only=True) as con,
             tqdm(
                 total=self.row_count,
                 initial=min(len(done) * self.chunk_rows, self.row_count),
@@ -207,7 +207,7 @@ class _Job:
                 if max_chunks is not None and new >= max_chunks:
                     break
                 low = index * self.chunk_rows
-                records = _records(con, low, min(low + self.chunk_rows, self.row_count))
+                records = _records(row_store, low, min(low + self.chunk_rows, self.row_count))
                 vectors, positions, missing = self.encode(records)
                 _save_chunk(work, index, vectors, positions, missing)
                 done.add(index)
@@ -252,14 +252,9 @@ class _Job:
         )
 
 
-def _records(con: duckdb.DuckDBPyConnection, low: int, high: int) -> list[dict[str, Any]]:
-    cursor = con.execute(
-        "SELECT pos, sample_id, image_path, caption FROM records "
-        "WHERE pos >= ? AND pos < ? ORDER BY pos",
-        [low, high],
-    )
-    names = [d[0] for d in cursor.description]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+def _records(row_store: RowStore, low: int, high: int) -> list[dict[str, Any]]:
+    rows = row_store.rows(range(low, high), ["pos", "sample_id", "image_path", "caption"])
+    return [rows[p] for p in sorted(rows)]
 
 
 def _prepare_work(work: Path, identity: dict[str, Any], *, fresh: bool) -> None:

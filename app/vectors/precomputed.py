@@ -35,6 +35,7 @@ from tqdm import tqdm
 
 from app.catalog.layout import DatasetPaths
 from app.catalog.manifest import read_manifest, write_manifest
+from app.catalog.rowstore import RowStore
 from app.vectors import store
 
 _SHARD = re.compile(r"^(?P<prefix>img_emb|text_emb|metadata)_(?P<n>\d+)\.(?P<ext>npy|parquet)$")
@@ -125,8 +126,9 @@ def import_precomputed(
             int(mapping["source_row"].max()) + 1 if len(mapping["pos"]) else 0, -1, dtype=np.int64
         )
         lookup[mapping["source_row"].astype(np.int64)] = mapping["pos"].astype(np.int64)
-        for shard in shards:
-            _spot_check(con, shard, offsets[shard.number])
+    rows = RowStore(dataset.rows)
+    for shard in shards:
+        _spot_check(rows, shard, offsets[shard.number])
     kept = {s.number: _positions(lookup, offsets[s.number], s.rows) for s in shards}
     count = int(sum(int((p >= 0).sum()) for p in kept.values()))
     dim = shards[0].dim
@@ -238,7 +240,7 @@ def _positions(lookup: np.ndarray, offset: int, rows: int) -> np.ndarray:
     return out
 
 
-def _spot_check(con: duckdb.DuckDBPyConnection, shard: Shard, offset: int) -> None:
+def _spot_check(rows: RowStore, shard: Shard, offset: int) -> None:
     """The URL at a few rows of the shard's parquet must be the catalog's at that source row."""
     parquet = pq.ParquetFile(shard.metadata)
     names = {name.lower(): name for name in parquet.schema_arrow.names}
@@ -250,11 +252,11 @@ def _spot_check(con: duckdb.DuckDBPyConnection, shard: Shard, offset: int) -> No
         picks = np.unique(np.linspace(0, len(urls) - 1, SPOT_CHECKS).astype(int)) if urls else []
         for i in picks:
             row = offset + first + int(i)
-            found = con.execute("SELECT url FROM records WHERE source_row = ?", [row]).fetchall()
-            if found and found[0][0] != urls[i]:
+            found = rows.source_rows_at([row], ["url"]).get(row)
+            if found is not None and found["url"] != urls[i]:
                 raise PrecomputedError(
                     f"{shard.metadata} row {first + int(i)} has URL {urls[i]!r} but the catalog "
-                    f"has {found[0][0]!r} there: the dataset was not ingested from these files "
+                    f"has {found['url']!r} there: the dataset was not ingested from these files "
                     "in this order, so the embeddings are refused."
                 )
 

@@ -20,7 +20,8 @@ from app.catalog import ingest as ingest_module
 from app.catalog.ingest import IngestError, ingest_dataset, list_datasets
 from app.catalog.layout import DatasetPaths
 from app.catalog.manifest import read_manifest
-from app.catalog.schema import COLUMNS, HISTOGRAM_BINS, SCORE_DOMAINS
+from app.catalog.rowstore import RowStore
+from app.catalog.schema import CATALOG_COLUMNS, COLUMNS, HISTOGRAM_BINS, SCORE_DOMAINS
 
 CANONICAL = [c.name for c in COLUMNS]
 BINS = [f"{s}_bin" for s in SCORE_DOMAINS]
@@ -73,13 +74,24 @@ def query(dataset: Path, sql: str, params: list | None = None) -> list[tuple]:
 
 
 def records(dataset: Path) -> list[dict]:
+    """Every record in pos order: the whole row from the row store, plus the bins from the
+    DuckDB table, whose columns must agree with the row store's."""
     con = duckdb.connect(str(dataset / "catalog.duckdb"), read_only=True)
     try:
         result = con.execute("SELECT * FROM records")  # physical order, no ORDER BY
         names = [d[0] for d in result.description]
-        return [dict(zip(names, row, strict=True)) for row in result.fetchall()]
+        catalog_rows = [dict(zip(names, row, strict=True)) for row in result.fetchall()]
     finally:
         con.close()
+    store = RowStore(DatasetPaths(dataset).rows)
+    whole = store.rows(range(store.row_count))
+    assert [r["pos"] for r in catalog_rows] == list(range(len(whole)))
+    merged = []
+    for row in catalog_rows:
+        full = whole[row["pos"]]
+        assert {k: full[k] for k in CATALOG_COLUMNS} == {k: row[k] for k in CATALOG_COLUMNS}
+        merged.append({**full, **row})
+    return merged
 
 
 def expected_bin(score: str, value: float | None) -> int | None:
@@ -104,7 +116,9 @@ def laion_dataset(write_parquet, data_dir):
 def test_laion_table_columns_order_and_sort(laion_dataset):
     dataset, _, _ = laion_dataset
     names = [row[0] for row in query(dataset, "DESCRIBE records")]
-    assert names == CANONICAL + ["hash", "raw_weird_col", "raw_POS"] + BINS
+    assert names == list(CATALOG_COLUMNS) + BINS
+    record_columns = RowStore(DatasetPaths(dataset).rows).record_schema().names
+    assert record_columns == CANONICAL + ["hash", "raw_weird_col", "raw_POS"]
     rows = records(dataset)
     assert [r["pos"] for r in rows] == list(range(5))
     # similarity DESC NULLS LAST, then sample_id; 102's duplicate in b.parquet (0.49) is dropped
@@ -112,8 +126,8 @@ def test_laion_table_columns_order_and_sort(laion_dataset):
     assert [r["source_row"] for r in rows] == [2, 0, 3, 1, 5]
     assert rows[0]["similarity"] == pytest.approx(0.35)
     assert rows[4]["similarity"] is None  # NaN means unknown
-    first_page = query(dataset, "SELECT sample_id FROM records WHERE pos > ? LIMIT 2", [0])
-    assert [r[0] for r in first_page] == ["101", "104"]
+    first_page = query(dataset, "SELECT pos FROM records WHERE pos > ? LIMIT 2", [0])
+    assert [rows[r[0]]["sample_id"] for r in first_page] == ["101", "104"]
 
 
 def test_laion_derived_columns(laion_dataset):
@@ -189,8 +203,8 @@ def test_laion_manifest(laion_dataset):
         "md5": "md5",
     }
     assert manifest.extra_columns == ["hash", "raw_weird_col", "raw_POS"]
-    assert [c["name"] for c in manifest.schema_] == (CANONICAL + manifest.extra_columns + BINS)
-    assert {"name": "similarity_bin", "type": "UTINYINT"} in manifest.schema_
+    assert [c["name"] for c in manifest.schema_] == CANONICAL + manifest.extra_columns
+    assert {"name": "url_sha256", "type": "VARCHAR"} in manifest.schema_
     similarity = manifest.score_stats["similarity"]
     assert similarity.non_null == 3
     assert similarity.min == pytest.approx(0.30) and similarity.max == pytest.approx(0.35)
@@ -205,19 +219,15 @@ def test_laion_manifest(laion_dataset):
     assert "schema" in on_disk and "schema_" not in on_disk
 
 
-def test_laion_unique_index_and_text_index(laion_dataset):
+def test_laion_row_store_and_text_index(laion_dataset):
     dataset, manifest, _ = laion_dataset
-    assert query(
-        dataset,
-        "SELECT index_name, is_unique FROM duckdb_indexes() WHERE table_name = 'records' "
-        "ORDER BY index_name",
-    ) == [("records_pos", True), ("records_sample_id", True)]
-    con = duckdb.connect(str(dataset / "catalog.duckdb"))
-    try:
-        with pytest.raises(duckdb.ConstraintException):
-            con.execute("INSERT INTO records (pos, sample_id) VALUES (99, '101')")
-    finally:
-        con.close()
+    store = RowStore(DatasetPaths(dataset).rows)
+    assert store.row_count == 5 and store.source_rows == 6  # the dropped duplicate stays
+    assert store.positions_of(["101", "102", "105", "nope"]) == {"101": 1, "102": 3, "105": 4}
+    # the row store keeps source order: source row 4 is the dropped duplicate of 102
+    assert store.source_rows_at([4], ["sample_id", "caption"]) == {
+        4: {"sample_id": "102", "caption": "duplicate of 102"}
+    }
     assert (dataset / "text").is_dir()
     assert manifest.text_index_seconds is not None
     # no staging, spill or temp folders left behind

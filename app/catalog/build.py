@@ -1,0 +1,364 @@
+"""The catalog build: the rows of a query over the source files -> row store + DuckDB table.
+
+One pass over the sources, in DuckDB (parquet decoding, type conversions, the domain and the
+URL hash are vectorised and run on every core), streams each row once into the row store in
+source order. Everything after that works on the few columns that order and filter:
+
+1. duplicates of a sample_id are found among the id hashes (the first row in source order
+   stays);
+2. the catalog order (similarity, highest first; ties in source order) is one stable numpy
+   argsort of the similarity column;
+3. the ``records`` table gets only ``schema.CATALOG_COLUMNS``, taken from the row store in
+   that order and written by DuckDB already sorted: ``pos`` is the row's place, which is also
+   its rowid;
+4. the row store gets its lookups (pos -> source row, sample_id hash -> pos).
+
+Why not one sorted ``CREATE TABLE AS`` of whole rows: sorting and compressing the wide
+columns (URLs, ids, hashes) cost ~75 % of the build at 10M rows, and nothing filters on them.
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+from tqdm import tqdm
+
+from app.catalog.layout import DatasetPaths
+from app.catalog.manifest import ScoreStats
+from app.catalog.rowstore import BATCH_ROWS, RowStoreWriter, hash_probe, read_rows_file
+from app.catalog.schema import (
+    CATALOG_COLUMNS,
+    HISTOGRAM_BINS,
+    SAMPLE_RATE,
+    SCORE_COLUMNS,
+    SCORE_DOMAINS,
+    bin_column,
+)
+
+# The rows query carries this column beside the record's columns; it is not stored.
+ID_HASH_COLUMN = "loupe.id_hash"
+
+
+class LoadError(Exception):
+    """The rows query failed while reading the sources (a bad file, a failed conversion).
+
+    DuckDB's error arrives as a duckdb.Error, or, from inside the Arrow stream, as the
+    OSError Arrow wraps it in."""
+
+    def __init__(self, error: Exception) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+@dataclass(frozen=True)
+class BuildStats:
+    row_count: int
+    rows_read: int
+    duplicates_dropped: int
+    schema: list[dict[str, str]]
+    score_stats: dict[str, ScoreStats]
+    timings: dict[str, float]  # seconds per step
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.timings.values())
+
+
+@dataclass(frozen=True)
+class _Keys:
+    """What the steps after the load need, one entry per source row."""
+
+    similarity: np.ndarray  # float32, NaN where absent
+    id_hashes: np.ndarray  # uint64
+
+
+@dataclass(frozen=True)
+class _Order:
+    positions: np.ndarray  # the source row of each pos
+    keep: np.ndarray  # bool per source row: False for a dropped duplicate
+    hashes_sorted: np.ndarray  # every source row's id hash, ascending
+    rows_by_hash: np.ndarray  # the source row of each entry of hashes_sorted
+
+
+def build_catalog(
+    paths: DatasetPaths,
+    rows_sql: str,
+    params: list[str],
+    total_rows: int,
+    *,
+    threads: int,
+    progress: bool,
+) -> BuildStats:
+    """Build ``paths.rows`` and ``paths.catalog`` from ``rows_sql`` (whose rows come in
+    source order, carry every record column but ``pos`` and the ID_HASH_COLUMN).
+
+    Raises LoadError if reading the sources fails."""
+    timings: dict[str, float] = {}
+    spill = paths.root / ".spill"
+    con = duckdb.connect(str(paths.catalog))
+    try:
+        con.execute(f"SET threads = {int(threads)}")
+        con.execute("SET temp_directory = ?", [str(spill)])
+        # Source order in, source order out: the row store's row i must be source row i,
+        # and the sorted table's rowid its pos.
+        con.execute("SET preserve_insertion_order = true")
+        with _step(timings, "read_rows"):
+            try:
+                schema = _describe(con, rows_sql, params)
+                stored = _stored_schema(con, rows_sql, params)
+            except duckdb.Error as error:
+                raise LoadError(error) from error
+            writer = RowStoreWriter(paths.rows, stored)
+            try:
+                keys = _load_rows(con, writer, rows_sql, params, total_rows, progress)
+            finally:
+                writer.close()
+        with _step(timings, "order"):
+            order = _order(con, keys, paths.rows)
+        with _step(timings, "catalog"):
+            _write_records(con, paths.rows, order.positions, threads)
+        with _step(timings, "lookups"):
+            writer.finish(
+                order.positions,
+                order.hashes_sorted,
+                order.rows_by_hash,
+                order.keep,
+                hash_probe(con),
+            )
+        with _step(timings, "stats"):
+            score_stats = _score_stats(con)
+    finally:
+        con.close()
+        shutil.rmtree(spill, ignore_errors=True)
+    return BuildStats(
+        row_count=len(order.positions),
+        rows_read=writer.rows,
+        duplicates_dropped=int((~order.keep).sum()),
+        schema=[{"name": "pos", "type": "BIGINT"}, *schema],
+        score_stats=score_stats,
+        timings=timings,
+    )
+
+
+def _describe(con: duckdb.DuckDBPyConnection, sql: str, params: list[str]) -> list[dict[str, str]]:
+    described = con.execute(f"DESCRIBE {sql}", params).fetchall()
+    return [{"name": str(r[0]), "type": str(r[1])} for r in described if r[0] != ID_HASH_COLUMN]
+
+
+def _stored_schema(con: duckdb.DuckDBPyConnection, sql: str, params: list[str]) -> pa.Schema:
+    empty = con.sql(f"SELECT * FROM ({sql}) LIMIT 0", params=params).to_arrow_table()  # noqa: S608
+    return empty.schema.remove(empty.schema.get_field_index(ID_HASH_COLUMN))
+
+
+_DONE = object()
+
+
+def _load_rows(
+    con: duckdb.DuckDBPyConnection,
+    writer: RowStoreWriter,
+    sql: str,
+    params: list[str],
+    total_rows: int,
+    progress: bool,
+) -> _Keys:
+    """Stream the query's rows into the row store, keeping the columns the order needs.
+
+    A helper thread pulls the batches from DuckDB while this one writes the previous ones:
+    DuckDB computes (on all cores) while the file is written, instead of taking turns."""
+    try:
+        reader = con.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
+    except duckdb.Error as error:
+        raise LoadError(error) from error
+    batches: queue.Queue = queue.Queue(maxsize=4)
+    stop = threading.Event()
+
+    def pull() -> None:
+        try:
+            for batch in reader:
+                while not stop.is_set():
+                    try:
+                        batches.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+                if stop.is_set():
+                    return
+            batches.put(_DONE)
+        except (duckdb.Error, OSError) as error:  # the query failed on the sources
+            batches.put(LoadError(error))
+        except BaseException as error:  # handed to the consumer, which raises it
+            batches.put(error)
+
+    similarity: list[np.ndarray] = []
+    id_hashes: list[np.ndarray] = []
+    puller = threading.Thread(target=pull, name="ingest-read", daemon=True)
+    puller.start()
+    try:
+        with tqdm(
+            total=total_rows, unit="rows", unit_scale=True, desc="read", disable=not progress
+        ) as bar:
+            while (item := batches.get()) is not _DONE:
+                if isinstance(item, BaseException):
+                    raise item
+                batch: pa.RecordBatch = item
+                hashes = batch.column(batch.schema.get_field_index(ID_HASH_COLUMN))
+                id_hashes.append(hashes.to_numpy(zero_copy_only=False))
+                scores = pc.fill_null(batch.column("similarity").cast(pa.float32()), np.nan)
+                similarity.append(scores.to_numpy(zero_copy_only=False))
+                writer.write(batch.drop_columns([ID_HASH_COLUMN]))
+                bar.update(batch.num_rows)
+    finally:
+        stop.set()
+        if puller.is_alive():
+            con.interrupt()
+        puller.join()
+    return _Keys(
+        similarity=np.concatenate(similarity) if similarity else np.empty(0, np.float32),
+        id_hashes=(
+            np.concatenate(id_hashes).astype(np.uint64) if id_hashes else np.empty(0, np.uint64)
+        ),
+    )
+
+
+def _order(con: duckdb.DuckDBPyConnection, keys: _Keys, folder: Path) -> _Order:
+    """Drop repeated sample_ids (the first row in source order stays) and sort the rest:
+    similarity descending, absent last, ties in source order. DuckDB sorts (on every core,
+    ~3x numpy's single-threaded argsort)."""
+    rows = len(keys.id_hashes)
+    table = pa.table(
+        {
+            "row": pa.array(np.arange(rows, dtype=np.int64)),
+            "id_hash": pa.array(keys.id_hashes),
+            "similarity": pa.array(keys.similarity, from_pandas=True),  # NaN -> NULL
+        }
+    )
+    con.register("ingest_keys", table)
+    try:
+        by_hash = con.sql("SELECT id_hash, row FROM ingest_keys ORDER BY id_hash, row").fetchnumpy()
+        hashes_sorted = np.asarray(by_hash["id_hash"], dtype=np.uint64)
+        rows_by_hash = np.asarray(by_hash["row"], dtype=np.int64)
+        keep = _first_of_each_id(hashes_sorted, rows_by_hash, folder)
+        if keep.all():
+            sql = "SELECT row FROM ingest_keys ORDER BY similarity DESC NULLS LAST, row"
+        else:
+            con.unregister("ingest_keys")
+            table = table.append_column("keep", pa.array(keep))
+            con.register("ingest_keys", table)
+            sql = "SELECT row FROM ingest_keys WHERE keep ORDER BY similarity DESC NULLS LAST, row"
+        positions = np.asarray(con.sql(sql).fetchnumpy()["row"], dtype=np.int64)
+    finally:
+        con.unregister("ingest_keys")
+    return _Order(positions, keep, hashes_sorted, rows_by_hash)
+
+
+def _first_of_each_id(
+    hashes_sorted: np.ndarray, rows_by_hash: np.ndarray, folder: Path
+) -> np.ndarray:
+    """Which source rows to keep: the first of each sample_id.
+
+    Equal hashes are only candidates: their sample_ids are read and compared (a 64-bit
+    collision of two different ids keeps both)."""
+    keep = np.ones(len(hashes_sorted), dtype=bool)
+    repeated = np.flatnonzero(hashes_sorted[1:] == hashes_sorted[:-1]) + 1
+    if not len(repeated):
+        return keep
+    candidates = np.unique(np.concatenate([rows_by_hash[repeated], rows_by_hash[repeated - 1]]))
+    ids = read_rows_file(folder).column("sample_id").take(pa.array(candidates)).to_pylist()
+    seen: set[str] = set()
+    for row, sample_id in zip(candidates.tolist(), ids, strict=True):  # ascending source row
+        if sample_id in seen:
+            keep[row] = False
+        seen.add(sample_id)
+    return keep
+
+
+# Written by DuckDB without its dictionary/FSST string compression: it cost ~2.5 s of the
+# ~5.5 s write at 10M rows (mostly for the captions) and the strings it would shrink are read
+# by scans that are as fast either way; the file is ~2x larger (~1 GB at 10M rows).
+_CATALOG_COMPRESSION_OFF = "dict_fsst"
+# DuckDB's row group size: each Arrow chunk handed to it fills one group.
+_CHUNK_ROWS = 122_880
+
+
+def _write_records(
+    con: duckdb.DuckDBPyConnection, folder: Path, order: np.ndarray, threads: int
+) -> None:
+    """``records`` (the catalog columns, in pos order) and ``records_sample``.
+
+    The columns are gathered into pos order by Arrow (one column per thread; a take on one
+    contiguous array) and written by DuckDB as they come: a write without ORDER BY keeps
+    insertion order, so the rowid is the pos."""
+    stored = [c for c in CATALOG_COLUMNS if c != "pos"]
+    rows = read_rows_file(folder).select(stored)
+    indices = pa.array(order)
+
+    def gather(name: str) -> pa.ChunkedArray:
+        # Straight from the memory map: combining the chunks first costs a copy (~2.5 s of
+        # page faults at 10M rows) that a take across chunks does not need.
+        return rows.column(name).take(indices)
+
+    with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        columns = dict(zip(stored, pool.map(gather, stored), strict=True))
+    sorted_rows = pa.Table.from_batches(
+        pa.table({"pos": pa.array(np.arange(len(order), dtype=np.int64)), **columns}).to_batches(
+            max_chunksize=_CHUNK_ROWS
+        )
+    )
+    select = [f'"{c}"' for c in CATALOG_COLUMNS]
+    for score, (lo, hi) in SCORE_DOMAINS.items():
+        scaled = f"floor((CAST({score} AS DOUBLE) - {lo!r}) / {hi - lo!r} * {HISTOGRAM_BINS})"
+        # CASE, not just least/greatest: DuckDB's greatest(NULL, 0) is 0, not NULL.
+        select.append(
+            f"CASE WHEN {score} IS NOT NULL THEN CAST(least(greatest({scaled}, 0), "
+            f'{HISTOGRAM_BINS - 1}) AS UTINYINT) END AS "{bin_column(score)}"'
+        )
+    con.execute("SET disabled_compression_methods = ?", [_CATALOG_COMPRESSION_OFF])
+    con.register("sorted_rows", sorted_rows)
+    try:
+        con.execute(f"CREATE TABLE records AS SELECT {', '.join(select)} FROM sorted_rows")  # noqa: S608
+    finally:
+        con.unregister("sorted_rows")
+        con.execute("RESET disabled_compression_methods")
+    # A deterministic 1% of the rows: large datasets' facets and histograms are estimated
+    # from it (app.catalog.queries.Catalog._summary_table).
+    con.execute(
+        "CREATE TABLE records_sample AS SELECT * FROM records "
+        f"WHERE hash(pos) % {SAMPLE_RATE} = 0 ORDER BY pos"
+    )
+    con.execute("CHECKPOINT")
+
+
+def _score_stats(con: duckdb.DuckDBPyConnection) -> dict[str, ScoreStats]:
+    parts = [f"min({c}), max({c}), avg({c}), count({c})" for c in SCORE_COLUMNS]
+    row = con.execute(f"SELECT {', '.join(parts)} FROM records").fetchall()[0]  # noqa: S608
+    stats: dict[str, ScoreStats] = {}
+    for i, column in enumerate(SCORE_COLUMNS):
+        low, high, mean, count = row[4 * i : 4 * i + 4]
+        stats[column] = ScoreStats(
+            min=None if low is None else float(low),
+            max=None if high is None else float(high),
+            mean=None if mean is None else float(mean),
+            non_null=int(count),
+        )
+    return stats
+
+
+@contextmanager
+def _step(timings: dict[str, float], name: str) -> Iterator[None]:
+    started = time.perf_counter()
+    try:
+        yield
+    finally:
+        timings[name] = round(time.perf_counter() - started, 3)
