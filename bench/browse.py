@@ -341,10 +341,7 @@ def measure(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
         word = common[lang] if word_kind == "common" else rare[i % len(rare)]
         return RecordFilter(q=word, lang=[lang], punsafe_max=_vary(PUNSAFE_MAX, i))
 
-    hits = {
-        kind: explorer.count(handle, search_filter(0, kind))
-        for kind in ("common", "rare")
-    }
+    hits = {kind: explorer.count(handle, search_filter(0, kind)) for kind in ("common", "rare")}
     report.notes.append(
         f"Caption search: common word e.g. q={common['en']!r} + lang=en + punsafe ≤ 0.3 "
         f"({hits['common']:,} hits); rare word e.g. q={rare[0]!r} + lang=en ({hits['rare']:,} "

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import shutil
 
-import duckdb
 import numpy as np
 import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+from app.catalog.rowstore import RowStore
 from app.vectors import store
 from app.vectors.embed import embed_dataset
 from app.vectors.search import VectorIndex
@@ -37,8 +37,9 @@ def dataset(source_dataset, tmp_path):
 
 
 def _records(paths):
-    with duckdb.connect(str(paths.catalog), read_only=True) as con:
-        return con.execute("SELECT pos, sample_id, caption FROM records ORDER BY pos").fetchall()
+    store = RowStore(paths.rows)
+    rows = store.rows(range(store.row_count), ["pos", "sample_id", "caption"])
+    return [tuple(rows[p].values()) for p in sorted(rows)]
 
 
 def test_embed_is_resumable_and_matches_a_full_run(dataset, encoders, tmp_path):
