@@ -288,6 +288,12 @@ def _first_of_each_id(
 # ~5.5 s write at 10M rows (mostly for the captions) and the strings it would shrink are read
 # by scans that are as fast either way; the file is ~2x larger (~1 GB at 10M rows).
 _CATALOG_COMPRESSION_OFF = "dict_fsst"
+# Without that compression, a filter on the language compares strings: 35 -> 70 ms for a
+# count at 10M rows. As an ENUM of the dataset's languages it compares small integers (33 ms)
+# and groups twice as fast. A dataset with more distinct values than this (a language
+# column holding something else) keeps plain text.
+_MAX_LANGUAGES = 4096
+_LANGUAGE_TYPE = "language_values"
 # DuckDB's row group size: each Arrow chunk handed to it fills one group.
 _CHUNK_ROWS = 122_880
 
@@ -310,13 +316,18 @@ def _write_records(
         return rows.column(name).take(indices)
 
     with ThreadPoolExecutor(max_workers=max(1, threads)) as pool:
+        languages = pool.submit(lambda: pc.unique(rows.column("language")).drop_null())
         columns = dict(zip(stored, pool.map(gather, stored), strict=True))
+    language = _language_type(con, sorted(languages.result().to_pylist()))
     sorted_rows = pa.Table.from_batches(
         pa.table({"pos": pa.array(np.arange(len(order), dtype=np.int64)), **columns}).to_batches(
             max_chunksize=_CHUNK_ROWS
         )
     )
-    select = [f'"{c}"' for c in CATALOG_COLUMNS]
+    select = [
+        f'CAST("{c}" AS {language}) AS "{c}"' if c == "language" else f'"{c}"'
+        for c in CATALOG_COLUMNS
+    ]
     for score, (lo, hi) in SCORE_DOMAINS.items():
         scaled = f"floor((CAST({score} AS DOUBLE) - {lo!r}) / {hi - lo!r} * {HISTOGRAM_BINS})"
         # CASE, not just least/greatest: DuckDB's greatest(NULL, 0) is 0, not NULL.
@@ -338,6 +349,15 @@ def _write_records(
         f"WHERE hash(pos) % {SAMPLE_RATE} = 0 ORDER BY pos"
     )
     con.execute("CHECKPOINT")
+
+
+def _language_type(con: duckdb.DuckDBPyConnection, languages: list[str]) -> str:
+    """The SQL type of the language column: an ENUM of ``languages`` (in sort order, so
+    ORDER BY gives what it gives for text), or VARCHAR when there are none or too many."""
+    if not languages or len(languages) > _MAX_LANGUAGES:
+        return "VARCHAR"
+    con.execute(f"CREATE TYPE {_LANGUAGE_TYPE} AS ENUM (SELECT unnest(?::VARCHAR[]))", [languages])
+    return _LANGUAGE_TYPE
 
 
 def _score_stats(con: duckdb.DuckDBPyConnection) -> dict[str, ScoreStats]:

@@ -112,10 +112,6 @@ class Catalog:
             if total[0][0] >= SAMPLE_FROM_ROWS:
                 self.sampled.add(name)
 
-    def columns(self, name: str) -> list[str]:
-        """Every column of a record (extra source columns too), in catalog order."""
-        return self.row_stores[name].record_schema().names
-
     # --- the hidden set (filled by the safety layer) ----------------------------------------
     def set_hidden(self, name: str, positions: Sequence[int]) -> None:
         """Replace the positions of ``name`` that no query may return.
