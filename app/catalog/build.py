@@ -37,7 +37,13 @@ from tqdm import tqdm
 
 from app.catalog.layout import DatasetPaths
 from app.catalog.manifest import ScoreStats
-from app.catalog.rowstore import BATCH_ROWS, RowStoreWriter, hash_probe, read_rows_file
+from app.catalog.rowstore import (
+    BATCH_ROWS,
+    RowStoreWriter,
+    hash_probe,
+    read_rows_file,
+    record_names,
+)
 from app.catalog.schema import (
     CATALOG_COLUMNS,
     HISTOGRAM_BINS,
@@ -146,7 +152,7 @@ def build_catalog(
         row_count=len(order.positions),
         rows_read=writer.rows,
         duplicates_dropped=int((~order.keep).sum()),
-        schema=[{"name": "pos", "type": "BIGINT"}, *schema],
+        schema=_record_schema(schema),
         score_stats=score_stats,
         timings=timings,
     )
@@ -155,6 +161,13 @@ def build_catalog(
 def _describe(con: duckdb.DuckDBPyConnection, sql: str, params: list[str]) -> list[dict[str, str]]:
     described = con.execute(f"DESCRIBE {sql}", params).fetchall()
     return [{"name": str(r[0]), "type": str(r[1])} for r in described if r[0] != ID_HASH_COLUMN]
+
+
+def _record_schema(stored: list[dict[str, str]]) -> list[dict[str, str]]:
+    """The manifest's schema: every column of a record, stored or computed, with its type."""
+    types = {c["name"]: c["type"] for c in stored}
+    types["pos"] = "BIGINT"
+    return [{"name": n, "type": types.get(n, "VARCHAR")} for n in record_names(list(types))]
 
 
 def _stored_schema(con: duckdb.DuckDBPyConnection, sql: str, params: list[str]) -> pa.Schema:

@@ -24,6 +24,7 @@ from app.catalog import formats
 from app.catalog.build import ID_HASH_COLUMN, BuildStats, LoadError, build_catalog
 from app.catalog.layout import DatasetPaths, check_dataset_name
 from app.catalog.manifest import Manifest, read_manifest, write_manifest
+from app.catalog.rowstore import COMPUTED_FROM
 from app.catalog.schema import BY_NAME, COLUMNS
 
 PARQUET_MAGIC = b"PAR1"
@@ -385,9 +386,9 @@ def _convert_sql(column: str, col: str, column_type: str) -> str:
 
 
 def _rows_sql(sources: Sequence[_Source], resolution: formats.Resolution) -> tuple[str, list[str]]:
-    """The query giving every source row, in source order, as the record's columns (all of
-    schema.COLUMNS but ``pos``, then the extra source columns) plus the sample_id's hash;
-    and its parameters (the files' paths)."""
+    """The query giving every source row, in source order, as the record's stored columns
+    (schema.COLUMNS but ``pos`` and the computed ``url_sha256``, then the extra source
+    columns) plus the sample_id's hash; and its parameters (the files' paths)."""
     selects = [
         _source_select(sources, source, resolution, offset)
         for offset, source in zip(_offsets(sources), sources, strict=True)
@@ -397,9 +398,7 @@ def _rows_sql(sources: Sequence[_Source], resolution: formats.Resolution) -> tup
     for column in COLUMNS:
         if column.name == "domain":
             select.append(f"{_DOMAIN_SQL} AS domain")
-        elif column.name == "url_sha256":
-            select.append("sha256(url) AS url_sha256")
-        elif column.name != "pos":
+        elif column.name not in ("pos", *COMPUTED_FROM):  # those the row store gives
             select.append(_q(column.name))
     select += [_q(extra) for extra in resolution.extras.values()]
     select.append(f"hash(sample_id) AS {_q(ID_HASH_COLUMN)}")

@@ -16,7 +16,12 @@ second. The folder ``rows/`` holds:
     store.json      format version, and hash('loupe') of the DuckDB that built it
 
 so a position is two addresses, and a sample_id a binary search (collisions are resolved by
-reading the candidates' sample_id). The ids are hashed by DuckDB during ingest's single pass
+reading the candidates' sample_id).
+
+``url_sha256`` is not stored: it is computed from the URL for the rows read (a microsecond
+each). Hashing 10M URLs at ingest cost ~4 s of a ~20 s build and 700 MB of the file; blocklists
+and flags that match on it use an index of the hashes built on first use (~3 s per 10M rows,
+once per server process). The ids are hashed by DuckDB during ingest's single pass
 over the rows; a lookup hashes the asked ids with the same function. DuckDB does not promise
 hash() stays the same across releases, so the store records a probe value and a DuckDB that
 hashes differently looks ids up by a scan instead (correct, only slower).
@@ -25,9 +30,10 @@ hashes differently looks ids up by a scan instead (correct, only slower).
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import threading
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +42,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-STORE_VERSION = 2
+from app.catalog.schema import COLUMNS
+
+STORE_VERSION = 3
+# Columns of a record computed from another column when read, never stored.
+COMPUTED_FROM: dict[str, str] = {"url_sha256": "url"}
 # A batch holding more of the wanted rows than this gives them by one take, not by slices.
 TAKE_FROM_ROWS = 8
 ROWS_FILE = "rows.arrow"
@@ -49,6 +59,19 @@ HASH_PROBE = "loupe"
 # Rows per record batch of the file: small enough that a lookup touches little, large
 # enough that the batch directory stays short (~150 batches at 10M rows).
 BATCH_ROWS = 65_536
+
+
+def url_sha256(url: str | None) -> str | None:
+    """Lower-case hex SHA-256 of the URL (what blocklists of URLs publish)."""
+    return None if url is None else hashlib.sha256(url.encode()).hexdigest()
+
+
+def record_names(stored: Sequence[str]) -> list[str]:
+    """The columns of a record, stored and computed, in catalog order (``pos`` first, then
+    schema.COLUMNS, then the extra source columns in the order stored)."""
+    known = [c.name for c in COLUMNS]
+    present = set(stored) | {c for c, source in COMPUTED_FROM.items() if source in stored}
+    return [c for c in known if c in present or c == "pos"] + [c for c in stored if c not in known]
 
 
 def hash_probe(con: duckdb.DuckDBPyConnection) -> int:
@@ -130,6 +153,8 @@ class RowStore:
         self._hasher = duckdb.connect(":memory:")
         self._hasher_lock = threading.Lock()
         self._hash_usable = hash_probe(self._hasher) == meta.get("hash_probe")
+        self.names = record_names(self.schema.names)
+        self._computed_indexes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
 
     @staticmethod
     def exists(folder: Path) -> bool:
@@ -173,7 +198,63 @@ class RowStore:
         the column (blocklists match hash columns this way, a few times per server start)."""
         if column == "sample_id":
             return {p: s for s, p in self.positions_of(values).items()}
+        if column in COMPUTED_FROM:
+            return self._computed_positions(column, values)
         return {p: v for v, p in self._scan(column, values)}
+
+    def _computed_positions(self, column: str, values: Sequence[str]) -> dict[int, str]:
+        """Positions whose computed ``column`` is one of ``values``, by an index of DuckDB
+        hashes of the computed values (built on first use), checked against the values."""
+        wanted = list(dict.fromkeys(str(v) for v in values))
+        source = COMPUTED_FROM[column]
+        if not wanted or source not in self.schema.names:
+            return {}
+        hashes, rows = self._computed_index(column)
+        with self._hasher_lock:
+            asked = self._hasher.execute(
+                "SELECT list_transform(?::VARCHAR[], lambda x: hash(x))", [wanted]
+            ).fetchall()[0][0]
+        keys = np.array(asked, dtype=np.uint64)
+        lows = np.searchsorted(hashes, keys, side="left")
+        highs = np.searchsorted(hashes, keys, side="right")
+        candidates: dict[int, str] = {}
+        for value, low, high in zip(wanted, lows, highs, strict=True):
+            for row in rows[low:high]:
+                candidates[int(row)] = value
+        pos_of_row = self._positions_by_row()
+        found = self.source_rows_at(list(candidates), [column])
+        return {
+            int(pos_of_row[row]): value
+            for row, value in candidates.items()
+            if pos_of_row[row] >= 0 and found[row][column] == value
+        }
+
+    def _computed_index(self, column: str) -> tuple[np.ndarray, np.ndarray]:
+        """(sorted hashes of the column's values, their source rows), built once."""
+        with self._hasher_lock:
+            if column not in self._computed_indexes:
+                table = pa.table(
+                    {
+                        "row": pa.array(np.arange(self.source_rows, dtype=np.int64)),
+                        "value": pa.chunked_array(
+                            [b.column(COMPUTED_FROM[column]) for b in self._batches]
+                        ),
+                    }
+                )
+                self._hasher.register("computed_source", table)
+                try:
+                    # Only url_sha256 is computed today; its SQL is sha256 of the source.
+                    found = self._hasher.sql(
+                        "SELECT hash(sha256(value)) AS key, row FROM computed_source "
+                        "WHERE value IS NOT NULL ORDER BY key"
+                    ).fetchnumpy()
+                finally:
+                    self._hasher.unregister("computed_source")
+                self._computed_indexes[column] = (
+                    np.asarray(found["key"], dtype=np.uint64),
+                    np.asarray(found["row"], dtype=np.int64),
+                )
+            return self._computed_indexes[column]
 
     def _scan_positions(self, column: str, values: Sequence[str]) -> dict[str, int]:
         return dict(self._scan(column, values))
@@ -206,31 +287,30 @@ class RowStore:
         self, positions: Sequence[int], columns: Sequence[str] | None = None
     ) -> dict[int, dict[str, Any]]:
         """Rows at ``positions`` (those that exist), keyed by position; only ``columns`` if
-        given. Each row starts with its ``pos``, then the columns in catalog order."""
+        given. Each row has its columns in catalog order (``pos`` first)."""
         wanted = sorted({int(p) for p in positions if 0 <= int(p) < self.row_count})
         if not wanted:
             return {}
-        sources = self._order[np.array(wanted, dtype=np.int64)]
-        table, by_source = self._take_sorted(sources, _without_pos(columns))
-        rows = table.to_pylist()
-        self._convert(rows)
-        positions_by_source = np.array(wanted, dtype=np.int64)[by_source]
-        return {
-            int(position): {"pos": int(position), **row}
-            for position, row in zip(positions_by_source, rows, strict=True)
-        }
+        names = self._names(columns)
+        table, by_source = self._take_sorted(
+            self._order[np.array(wanted, dtype=np.int64)], self._stored_for(names)
+        )
+        positions_by_source = np.array(wanted, dtype=np.int64)[by_source].tolist()
+        return dict(
+            zip(positions_by_source, self._dicts(table, names, positions_by_source), strict=True)
+        )
 
     def source_rows_at(
         self, rows: Sequence[int], columns: Sequence[str] | None = None
     ) -> dict[int, dict[str, Any]]:
-        """Rows by their place in the source files (``source_row``), dropped ones too."""
+        """Rows by their place in the source files (``source_row``), dropped ones too; no
+        ``pos``."""
         wanted = np.array(sorted({int(r) for r in rows if 0 <= int(r) < self.source_rows}))
         if not len(wanted):
             return {}
-        table, _ = self._take_sorted(wanted.astype(np.int64), columns)
-        converted = table.to_pylist()
-        self._convert(converted)
-        return dict(zip((int(r) for r in wanted), converted, strict=True))
+        names = [n for n in self._names(columns) if n != "pos"]
+        table, _ = self._take_sorted(wanted.astype(np.int64), self._stored_for(names))
+        return dict(zip(wanted.tolist(), self._dicts(table, names, None), strict=True))
 
     def record_batch(self, positions: Sequence[int] | np.ndarray) -> pa.RecordBatch:
         """Whole records at ``positions`` (all valid), in the order given, ``pos`` first: the
@@ -242,18 +322,59 @@ class RowStore:
         # Back from source-row order to the order asked for.
         back = np.empty(len(by_source), dtype=np.int64)
         back[by_source] = np.arange(len(by_source), dtype=np.int64)
-        table = table.take(pa.array(back))
-        columns = [pa.array(wanted, type=pa.int64()), *table.columns]
-        return pa.RecordBatch.from_arrays(
-            [c.combine_chunks() if isinstance(c, pa.ChunkedArray) else c for c in columns],
-            schema=self.record_schema(),
-        )
+        table = table.take(pa.array(back)).combine_chunks()
+        arrays: list[pa.Array] = []
+        for name in self.names:
+            if name == "pos":
+                arrays.append(pa.array(wanted, type=pa.int64()))
+            elif name in COMPUTED_FROM:
+                sources = table.column(COMPUTED_FROM[name]).to_pylist()
+                arrays.append(pa.array([url_sha256(v) for v in sources], type=pa.string()))
+            else:
+                arrays.append(table.column(name).combine_chunks())
+        return pa.RecordBatch.from_arrays(arrays, schema=self.record_schema())
 
     def record_schema(self) -> pa.Schema:
-        return pa.schema([pa.field("pos", pa.int64()), *self.schema])
+        stored = {f.name: f for f in self.schema}
+        return pa.schema(
+            [
+                pa.field("pos", pa.int64())
+                if name == "pos"
+                else stored.get(name, pa.field(name, pa.string()))
+                for name in self.names
+            ]
+        )
 
     def empty_batch(self) -> pa.RecordBatch:
         return pa.RecordBatch.from_pylist([], schema=self.record_schema())
+
+    def _names(self, columns: Sequence[str] | None) -> list[str]:
+        if columns is None:
+            return self.names
+        return [c for c in columns if c in self.names]
+
+    def _stored_for(self, names: Sequence[str]) -> list[str]:
+        """The stored columns needed to give ``names`` (computed ones need their source)."""
+        needed = {COMPUTED_FROM.get(n, n) for n in names} | {n for n in names}
+        return [c for c in self.schema.names if c in needed]
+
+    def _dicts(
+        self, table: pa.Table, names: Sequence[str], positions: Sequence[int] | None
+    ) -> list[dict[str, Any]]:
+        stored = table.to_pylist()
+        self._convert(stored)
+        rows = []
+        for i, row in enumerate(stored):
+            out: dict[str, Any] = {}
+            for name in names:
+                if name == "pos":
+                    out["pos"] = positions[i] if positions is not None else None
+                elif name in COMPUTED_FROM:
+                    out[name] = url_sha256(row.get(COMPUTED_FROM[name]))
+                else:
+                    out[name] = row[name]
+            rows.append(out)
+        return rows
 
     def _take_sorted(
         self, sources: np.ndarray, columns: Sequence[str] | None
@@ -292,10 +413,6 @@ class RowStore:
             for row in rows:
                 if row.get(name) is not None:
                     row[name] = _timedelta(row[name])
-
-
-def _without_pos(columns: Iterable[str] | None) -> list[str] | None:
-    return None if columns is None else [c for c in columns if c != "pos"]
 
 
 def _timedelta(value: Any) -> dt.timedelta:
