@@ -19,9 +19,7 @@ columns (URLs, ids, hashes) cost ~75 % of the build at 10M rows, and nothing fil
 
 from __future__ import annotations
 
-import queue
 import shutil
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -175,9 +173,6 @@ def _stored_schema(con: duckdb.DuckDBPyConnection, sql: str, params: list[str]) 
     return empty.schema.remove(empty.schema.get_field_index(ID_HASH_COLUMN))
 
 
-_DONE = object()
-
-
 def _load_rows(
     con: duckdb.DuckDBPyConnection,
     writer: RowStoreWriter,
@@ -188,55 +183,33 @@ def _load_rows(
 ) -> _Keys:
     """Stream the query's rows into the row store, keeping the columns the order needs.
 
-    A helper thread pulls the batches from DuckDB while this one writes the previous ones:
-    DuckDB computes (on all cores) while the file is written, instead of taking turns."""
-    try:
-        reader = con.sql(sql, params=params).to_arrow_reader(BATCH_ROWS)
-    except duckdb.Error as error:
-        raise LoadError(error) from error
-    batches: queue.Queue = queue.Queue(maxsize=4)
-    stop = threading.Event()
-
-    def pull() -> None:
-        try:
-            for batch in reader:
-                while not stop.is_set():
-                    try:
-                        batches.put(batch, timeout=0.1)
-                        break
-                    except queue.Full:
-                        continue
-                if stop.is_set():
-                    return
-            batches.put(_DONE)
-        except (duckdb.Error, OSError) as error:  # the query failed on the sources
-            batches.put(LoadError(error))
-        except BaseException as error:  # handed to the consumer, which raises it
-            batches.put(error)
-
+    (A helper thread pulling from DuckDB while this one wrote was tried: no faster on 2
+    cores, where DuckDB already keeps both busy.)"""
     similarity: list[np.ndarray] = []
     id_hashes: list[np.ndarray] = []
-    puller = threading.Thread(target=pull, name="ingest-read", daemon=True)
-    puller.start()
     try:
-        with tqdm(
-            total=total_rows, unit="rows", unit_scale=True, desc="read", disable=not progress
-        ) as bar:
-            while (item := batches.get()) is not _DONE:
-                if isinstance(item, BaseException):
-                    raise item
-                batch: pa.RecordBatch = item
-                hashes = batch.column(batch.schema.get_field_index(ID_HASH_COLUMN))
-                id_hashes.append(hashes.to_numpy(zero_copy_only=False))
-                scores = pc.fill_null(batch.column("similarity").cast(pa.float32()), np.nan)
-                similarity.append(scores.to_numpy(zero_copy_only=False))
-                writer.write(batch.drop_columns([ID_HASH_COLUMN]))
-                bar.update(batch.num_rows)
-    finally:
-        stop.set()
-        if puller.is_alive():
-            con.interrupt()
-        puller.join()
+        batches = iter(con.sql(sql, params=params).to_arrow_reader(BATCH_ROWS))
+    except duckdb.Error as error:
+        raise LoadError(error) from error
+    with tqdm(
+        total=total_rows, unit="rows", unit_scale=True, desc="read", disable=not progress
+    ) as bar:
+        while True:
+            try:
+                batch = next(batches)
+            except StopIteration:
+                break
+            except (duckdb.Error, OSError) as error:
+                # DuckDB's error, or the OSError Arrow wraps it in when it arrives through the
+                # stream (a failed conversion in a later file, a damaged file). A failed
+                # write below is not the sources' fault and is not caught here.
+                raise LoadError(error) from error
+            hashes = batch.column(batch.schema.get_field_index(ID_HASH_COLUMN))
+            id_hashes.append(hashes.to_numpy(zero_copy_only=False))
+            scores = pc.fill_null(batch.column("similarity").cast(pa.float32()), np.nan)
+            similarity.append(scores.to_numpy(zero_copy_only=False))
+            writer.write(batch.drop_columns([ID_HASH_COLUMN]))
+            bar.update(batch.num_rows)
     return _Keys(
         similarity=np.concatenate(similarity) if similarity else np.empty(0, np.float32),
         id_hashes=(

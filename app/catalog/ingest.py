@@ -54,8 +54,12 @@ def ingest_dataset(
     title: str | None = None,
     description: str | None = None,
     progress: bool = True,
+    text_index: bool = True,
 ) -> Manifest:
     """Build (or rebuild) ``<data_dir>/<name>/`` from parquet ``sources``; returns its manifest.
+
+    ``text_index=False`` leaves out the caption index (caption words then cannot be searched;
+    the benchmark times the catalog build alone with it).
 
     Raises IngestError for any problem with the input; the previous dataset of that name, if
     any, is only replaced once the new one is complete.
@@ -83,7 +87,7 @@ def ingest_dataset(
     try:
         paths = DatasetPaths(tmp)
         stats = _build(paths, inspected, resolution, total_rows, progress)
-        text_seconds = _build_text_index(paths, progress)
+        text_seconds = _build_text_index(paths, progress) if text_index else None
         image_store, image_part = (None, {})
         if images is not None and image_kind is not None:
             image_store, image_part = _import_images(images, image_kind, paths)

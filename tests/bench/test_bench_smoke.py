@@ -39,7 +39,10 @@ def test_chunks_are_deterministic_and_laion_shaped() -> None:
 @pytest.mark.slow
 def test_browse_bench_smoke(tmp_path, capsys) -> None:
     out = tmp_path / "bench"
-    report = main(["--rows", "20000", "--repeat", "2", "--warmup", "1", "--out", str(out)])
+    report = main(
+        ["--rows", "20000", "--repeat", "2", "--warmup", "1", "--ingest-runs", "2"]
+        + ["--out", str(out)]
+    )
     printed = capsys.readouterr().out
     assert "| operation | p50 ms | p95 ms | target (p50) | met? |" in printed
     operations = [row.operation for row in report.rows]
@@ -63,6 +66,9 @@ def test_browse_bench_smoke(tmp_path, capsys) -> None:
     assert all(len(row.samples_ms) == 2 and row.p50_ms > 0 for row in timed)
     saved = json.loads((out / "results-20000.json").read_text())
     assert len(saved["rows"]) == len(report.rows)
+    ingest_row = next(row for row in report.rows if "metadata ingest" in row.operation)
+    assert "median of 2 builds" in ingest_row.operation
+    assert not (out / "ingest-runs").exists()  # the scratch builds are removed
     assert (out / "results-20000.md").read_text().startswith("### 20,000 rows")
 
     # --keep reuses the generated parquet and the ingested dataset.
