@@ -441,8 +441,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     layout.out.mkdir(parents=True, exist_ok=True)
     ensure_venv(layout)
     stamp = layout.out / "built.json"
-    # "layout" names the generation of Loupe's dataset format: a newer one rebuilds (2: rows/).
-    wanted = {"n": args.n, "seed": args.seed, "layout": 2}
+    from app.catalog.rowstore import STORE_VERSION
+
+    # "layout": the generation of Loupe's dataset format; a newer one rebuilds.
+    wanted = {"n": args.n, "seed": args.seed, "layout": STORE_VERSION}
     built = json.loads(stamp.read_text()) if stamp.is_file() else {}
     if args.rebuild or built.get("params") != wanted:
         _step(f"writing {args.n:,} embeddings and metadata to {layout.emb}")

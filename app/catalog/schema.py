@@ -127,7 +127,7 @@ COLUMNS: tuple[Column, ...] = (
         "VARCHAR",
         "hash",
         "URL SHA-256",
-        "SHA-256 of the URL, computed at ingest; blocklists match on it.",
+        "SHA-256 of the URL, computed from it when read; blocklists match on it.",
     ),
     Column(
         "image_path",
