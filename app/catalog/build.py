@@ -1,16 +1,17 @@
 """The catalog build: the rows of a query over the source files -> row store + DuckDB table.
 
-One pass over the sources, in DuckDB (parquet decoding, type conversions, the domain and the
-URL hash are vectorised and run on every core), streams each row once into the row store in
-source order. Everything after that works on the few columns that order and filter:
+One pass over the sources, in DuckDB (parquet decoding, type conversions, the domain and a
+hash of the sample id are vectorised and run on every core), streams each row once into the
+row store in source order. Everything after that works on the few columns that order and
+filter:
 
-1. duplicates of a sample_id are found among the id hashes (the first row in source order
-   stays);
-2. the catalog order (similarity, highest first; ties in source order) is one stable numpy
-   argsort of the similarity column;
-3. the ``records`` table gets only ``schema.CATALOG_COLUMNS``, taken from the row store in
-   that order and written by DuckDB already sorted: ``pos`` is the row's place, which is also
-   its rowid;
+1. duplicates of a sample_id are found among the id hashes, sorted by DuckDB (the first row in
+   source order stays; equal hashes are checked against the ids);
+2. the catalog order (similarity, highest first; ties in source order) is a DuckDB sort of
+   two narrow columns;
+3. the ``records`` table gets only ``schema.CATALOG_COLUMNS``, gathered from the row store in
+   that order by Arrow and written by DuckDB as they come: ``pos`` is the row's place, which
+   is also its rowid;
 4. the row store gets its lookups (pos -> source row, sample_id hash -> pos).
 
 Why not one sorted ``CREATE TABLE AS`` of whole rows: sorting and compressing the wide
