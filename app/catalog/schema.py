@@ -181,6 +181,18 @@ SCORE_DOMAINS: dict[str, tuple[float, float]] = {
 }
 
 
+# The scores whose top rows also get a copy of their own, stored in that score's order
+# (``records_top_<score>``): a page sorted by one reads that copy front to back and stops
+# early, as pages in the catalog's order do (app.catalog.queries.Catalog.page).
+TOP_SORTS: tuple[str, ...] = ("aesthetic", "punsafe", "pwatermark")
+
+
+def top_table(score: str) -> str:
+    if score not in TOP_SORTS:
+        raise KeyError(score)
+    return f"records_top_{score}"
+
+
 def bin_column(score: str) -> str:
     """Name of the precomputed 0..HISTOGRAM_BINS-1 bin column for a score column."""
     if score not in SCORE_DOMAINS:

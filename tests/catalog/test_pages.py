@@ -1,4 +1,5 @@
-"""Pages sorted by a score: the narrowing to the top bins gives exactly the full sort's page."""
+"""Pages sorted by a score: the top table and the narrowing to the top bins give exactly the
+full sort's page."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from app.catalog import queries
+from app.catalog import build, queries
 from app.catalog.connection import CatalogConnection
 from app.catalog.filters import Condition
 from app.catalog.ingest import ingest_dataset
@@ -20,7 +21,10 @@ ROWS = 6000
 
 
 @pytest.fixture
-def catalog(write_parquet: WriteParquet, data_dir: Path) -> Catalog:
+def catalog(write_parquet: WriteParquet, data_dir: Path, monkeypatch) -> Catalog:
+    # Top tables of 300 rows: pages inside them and pages past them (answered otherwise).
+    monkeypatch.setattr(build, "TOP_MIN_ROWS", 300)
+    monkeypatch.setattr(build, "TOP_FRACTION", 10**9)
     rng = np.random.default_rng(7)
     source = write_parquet(
         "scores.parquet",
@@ -30,7 +34,8 @@ def catalog(write_parquet: WriteParquet, data_dir: Path) -> Catalog:
             "TEXT": [f"caption {i}" for i in range(ROWS)],
             "LANGUAGE": [["en", "de", "fr"][i % 3] for i in range(ROWS)],
             "similarity": pa.array(rng.uniform(0.2, 0.4, ROWS)),
-            "punsafe": pa.array(rng.beta(0.5, 8, ROWS)),
+            # Rounded: many ties, which the top table must order by position as ORDER BY does.
+            "punsafe": pa.array(np.round(rng.beta(0.5, 8, ROWS), 2)),
             "aesthetic": pa.array(
                 np.where(rng.uniform(size=ROWS) < 0.05, np.nan, rng.normal(5, 1, ROWS))
             ),
@@ -45,10 +50,53 @@ def catalog(write_parquet: WriteParquet, data_dir: Path) -> Catalog:
 
 def full_sort(catalog: Catalog, *args, **kwargs) -> queries.Page:
     catalog.sampled.discard("scores")
+    top_sorted = catalog.top_sorted.pop("scores")
     try:
         return catalog.page(*args, **kwargs)
     finally:
         catalog.sampled.add("scores")
+        catalog.top_sorted["scores"] = top_sorted
+
+
+@pytest.mark.parametrize("sort", ["aesthetic", "punsafe", "pwatermark"])
+@pytest.mark.parametrize(
+    ("conditions", "offset", "from_top_table"),
+    [
+        ([], 0, True),
+        ([], 200, True),
+        ([], 280, False),  # the page runs past the 300 rows of the copy
+        ([Condition("language", "in", ["de"])], 30, True),
+        ([Condition("language", "in", ["de"])], 95, False),
+        ([Condition("punsafe", "lte", 0.01)], 0, None),  # depends on the score
+    ],
+)
+def test_top_table_gives_the_full_sorts_page(
+    catalog, monkeypatch, sort, conditions, offset, from_top_table
+):
+    answered = []
+    original = catalog._page_from_top_table
+
+    def spy(*args, **kwargs):
+        page = original(*args, **kwargs)
+        answered.append(page is not None)
+        return page
+
+    monkeypatch.setattr(catalog, "_page_from_top_table", spy)
+    page = catalog.page("scores", conditions, sort=sort, limit=20, offset=offset)
+    expected = full_sort(catalog, "scores", conditions, sort=sort, limit=20, offset=offset)
+    assert [r["pos"] for r in page.rows] == [r["pos"] for r in expected.rows]
+    assert page.has_more == expected.has_more
+    if sort == "pwatermark":  # no row has one: the copy is empty and never answers
+        assert answered == [False]
+    elif from_top_table is not None:
+        assert answered == [from_top_table]
+
+
+def test_top_table_leaves_hidden_rows_out(catalog):
+    first = catalog.page("scores", [], sort="aesthetic", limit=5)
+    catalog.set_hidden("scores", [first.rows[0]["pos"]])
+    again = catalog.page("scores", [], sort="aesthetic", limit=4)
+    assert [r["pos"] for r in again.rows] == [r["pos"] for r in first.rows[1:]]
 
 
 @pytest.mark.parametrize("sort", ["aesthetic", "punsafe", "pwatermark", "similarity"])
@@ -63,6 +111,7 @@ def full_sort(catalog: Catalog, *args, **kwargs) -> queries.Page:
     ],
 )
 def test_top_bins_give_the_full_sorts_page(catalog, monkeypatch, sort, conditions, offset):
+    catalog.top_sorted["scores"] = set()  # the top tables would answer first
     narrowed = []
     original = catalog._page_from_top_bins
 
