@@ -312,11 +312,10 @@ def _write_records(
         languages = pool.submit(lambda: pc.unique(rows.column("language")).drop_null())
         columns = dict(zip(stored, pool.map(gather, stored), strict=True))
     language = _language_type(con, sorted(languages.result().to_pylist()))
-    sorted_rows = pa.Table.from_batches(
-        pa.table({"pos": pa.array(np.arange(len(order), dtype=np.int64)), **columns}).to_batches(
-            max_chunksize=_CHUNK_ROWS
-        )
-    )
+    # One chunk per column (what the takes give): the top tables take from it without the
+    # concatenation a take across chunks costs (~1 s per table at 10M rows).
+    whole = pa.table({"pos": pa.array(np.arange(len(order), dtype=np.int64)), **columns})
+    sorted_rows = pa.Table.from_batches(whole.to_batches(max_chunksize=_CHUNK_ROWS))
     select = [
         f'CAST("{c}" AS {language}) AS "{c}"' if c == "language" else f'"{c}"'
         for c in CATALOG_COLUMNS
@@ -333,7 +332,7 @@ def _write_records(
         _create_from_arrow(con, "records", select, sorted_rows)
         for score in TOP_SORTS:
             top = _top_positions(columns[score])
-            _create_from_arrow(con, top_table(score), select, sorted_rows.take(pa.array(top)))
+            _create_from_arrow(con, top_table(score), select, whole.take(pa.array(top)))
     finally:
         con.execute("RESET disabled_compression_methods")
     # A deterministic 1% of the rows: large datasets' facets and histograms are estimated

@@ -7,7 +7,8 @@ layout is written down exactly once:
     catalog.duckdb      table ``records``: schema.CATALOG_COLUMNS (what queries filter, sort
                         and count on), then the ``<score>_bin`` histogram columns; rows
                         physically sorted by similarity (highest first) with ``pos`` = 0..N-1
-                        in that order; ``records_sample``, its 1 %
+                        in that order; ``records_sample``, its 1 %; ``records_top_<score>``,
+                        the top 2 % by aesthetic, punsafe and pwatermark in that order
     rows/               every whole row (all columns, extra source columns too), memory-mapped
                         for lookups by pos or sample_id (``app.catalog.rowstore``)
     text/               tantivy full-text index of the captions (``app.textsearch``)
