@@ -225,14 +225,8 @@ class Catalog:
         10M). When the copy holds too few matches for the page, None: the rows the page needs
         may lie beyond it."""
         where, params = self._where(name, conditions, [], [])
-        _, found = self.connection.query(
-            f"SELECT pos FROM {alias_for(name)}.{top_table(sort)} {where} LIMIT ? OFFSET ?",
-            [*params, limit + 1, offset],
-        )
-        if len(found) <= limit:
-            return None
-        rows = self.rows_by_positions(name, [row[0] for row in found[:limit]])
-        return Page(rows=rows, has_more=True, offset=offset)
+        sql = f"SELECT pos FROM {alias_for(name)}.{top_table(sort)} {where}"
+        return self._whole_page_or_none(name, sql, params, limit, offset)
 
     def _page_from_top_bins(
         self,
@@ -267,10 +261,15 @@ class Catalog:
         if not floor:  # bin 0 (or no bin at all) means no narrowing
             return None
         where, params = self._where(name, conditions, [f"{column} >= ?"], [floor])
-        _, found = self.connection.query(
-            f"SELECT pos FROM {_table(name)} {where} ORDER BY {_ORDER_BY[sort]} LIMIT ? OFFSET ?",
-            [*params, limit + 1, offset],
-        )
+        sql = f"SELECT pos FROM {_table(name)} {where} ORDER BY {_ORDER_BY[sort]}"
+        return self._whole_page_or_none(name, sql, params, limit, offset)
+
+    def _whole_page_or_none(
+        self, name: str, sql: str, params: list[Any], limit: int, offset: int
+    ) -> Page | None:
+        """The page ``sql`` (positions) gives at ``offset``, if it gives a whole one and a
+        row more; else None (a shortcut that ran out: the caller asks everything)."""
+        _, found = self.connection.query(f"{sql} LIMIT ? OFFSET ?", [*params, limit + 1, offset])
         if len(found) <= limit:
             return None
         rows = self.rows_by_positions(name, [row[0] for row in found[:limit]])

@@ -58,6 +58,27 @@ def full_sort(catalog: Catalog, *args, **kwargs) -> queries.Page:
         catalog.top_sorted["scores"] = top_sorted
 
 
+def page_equals_full_sort(
+    catalog: Catalog, monkeypatch, shortcut: str, sort: str, conditions: list, offset: int
+) -> list[bool]:
+    """Ask for a page, check it against the full sort's, and say whether ``shortcut``
+    answered it (one entry per call of the shortcut)."""
+    answered: list[bool] = []
+    original = getattr(catalog, shortcut)
+
+    def spy(*args, **kwargs):
+        page = original(*args, **kwargs)
+        answered.append(page is not None)
+        return page
+
+    monkeypatch.setattr(catalog, shortcut, spy)
+    page = catalog.page("scores", conditions, sort=sort, limit=20, offset=offset)
+    expected = full_sort(catalog, "scores", conditions, sort=sort, limit=20, offset=offset)
+    assert [r["pos"] for r in page.rows] == [r["pos"] for r in expected.rows]
+    assert page.has_more == expected.has_more
+    return answered
+
+
 @pytest.mark.parametrize("sort", ["aesthetic", "punsafe", "pwatermark"])
 @pytest.mark.parametrize(
     ("conditions", "offset", "from_top_table"),
@@ -73,30 +94,13 @@ def full_sort(catalog: Catalog, *args, **kwargs) -> queries.Page:
 def test_top_table_gives_the_full_sorts_page(
     catalog, monkeypatch, sort, conditions, offset, from_top_table
 ):
-    answered = []
-    original = catalog._page_from_top_table
-
-    def spy(*args, **kwargs):
-        page = original(*args, **kwargs)
-        answered.append(page is not None)
-        return page
-
-    monkeypatch.setattr(catalog, "_page_from_top_table", spy)
-    page = catalog.page("scores", conditions, sort=sort, limit=20, offset=offset)
-    expected = full_sort(catalog, "scores", conditions, sort=sort, limit=20, offset=offset)
-    assert [r["pos"] for r in page.rows] == [r["pos"] for r in expected.rows]
-    assert page.has_more == expected.has_more
+    answered = page_equals_full_sort(
+        catalog, monkeypatch, "_page_from_top_table", sort, conditions, offset
+    )
     if sort == "pwatermark":  # no row has one: the copy is empty and never answers
         assert answered == [False]
     elif from_top_table is not None:
         assert answered == [from_top_table]
-
-
-def test_top_table_leaves_hidden_rows_out(catalog):
-    first = catalog.page("scores", [], sort="aesthetic", limit=5)
-    catalog.set_hidden("scores", [first.rows[0]["pos"]])
-    again = catalog.page("scores", [], sort="aesthetic", limit=4)
-    assert [r["pos"] for r in again.rows] == [r["pos"] for r in first.rows[1:]]
 
 
 @pytest.mark.parametrize("sort", ["aesthetic", "punsafe", "pwatermark", "similarity"])
@@ -112,24 +116,17 @@ def test_top_table_leaves_hidden_rows_out(catalog):
 )
 def test_top_bins_give_the_full_sorts_page(catalog, monkeypatch, sort, conditions, offset):
     catalog.top_sorted["scores"] = set()  # the top tables would answer first
-    narrowed = []
-    original = catalog._page_from_top_bins
-
-    def spy(*args, **kwargs):
-        page = original(*args, **kwargs)
-        narrowed.append(page is not None)
-        return page
-
-    monkeypatch.setattr(catalog, "_page_from_top_bins", spy)
-    page = catalog.page("scores", conditions, sort=sort, limit=20, offset=offset)
-    expected = full_sort(catalog, "scores", conditions, sort=sort, limit=20, offset=offset)
-    assert [r["pos"] for r in page.rows] == [r["pos"] for r in expected.rows]
-    assert page.has_more == expected.has_more
+    narrowed = page_equals_full_sort(
+        catalog, monkeypatch, "_page_from_top_bins", sort, conditions, offset
+    )
     if sort == "aesthetic" and offset == 0 and not conditions:
         assert narrowed[0]  # the shortcut did answer the plain first page
 
 
-def test_hidden_rows_stay_out_of_narrowed_pages(catalog):
+@pytest.mark.parametrize("top_tables", [True, False])
+def test_hidden_rows_stay_out_of_narrowed_pages(catalog, top_tables):
+    if not top_tables:  # then the top bins answer
+        catalog.top_sorted["scores"] = set()
     first = catalog.page("scores", [], sort="aesthetic", limit=5)
     hidden = first.rows[0]["pos"]
     catalog.set_hidden("scores", [hidden])
