@@ -155,6 +155,7 @@ class RowStore:
         self._hash_usable = hash_probe(self._hasher) == meta.get("hash_probe")
         self.names = record_names(self.schema.names)
         self._computed_indexes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+        self._index_lock = threading.Lock()
 
     @staticmethod
     def exists(folder: Path) -> bool:
@@ -230,8 +231,9 @@ class RowStore:
         }
 
     def _computed_index(self, column: str) -> tuple[np.ndarray, np.ndarray]:
-        """(sorted hashes of the column's values, their source rows), built once."""
-        with self._hasher_lock:
+        """(sorted hashes of the column's values, their source rows), built once, on its own
+        DuckDB connection: lookups by id go on meanwhile."""
+        with self._index_lock:
             if column not in self._computed_indexes:
                 table = pa.table(
                     {
@@ -241,15 +243,13 @@ class RowStore:
                         ),
                     }
                 )
-                self._hasher.register("computed_source", table)
-                try:
+                with duckdb.connect(":memory:") as con:
+                    con.register("computed_source", table)
                     # Only url_sha256 is computed today; its SQL is sha256 of the source.
-                    found = self._hasher.sql(
+                    found = con.sql(
                         "SELECT hash(sha256(value)) AS key, row FROM computed_source "
                         "WHERE value IS NOT NULL ORDER BY key"
                     ).fetchnumpy()
-                finally:
-                    self._hasher.unregister("computed_source")
                 self._computed_indexes[column] = (
                     np.asarray(found["key"], dtype=np.uint64),
                     np.asarray(found["row"], dtype=np.int64),
