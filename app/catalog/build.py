@@ -132,20 +132,26 @@ def build_catalog(
                 keys = _load_rows(con, writer, rows_sql, params, total_rows, progress)
             finally:
                 writer.close()
-        with _step(timings, "order"):
-            order = _order(con, keys, paths.rows)
-        with _step(timings, "catalog"):
-            _write_records(con, paths.rows, order.positions, threads)
-        with _step(timings, "lookups"):
-            writer.finish(
-                order.positions,
-                order.hashes_sorted,
-                order.rows_by_hash,
-                order.keep,
-                hash_probe(con),
-            )
-        with _step(timings, "stats"):
-            score_stats = _score_stats(con)
+        # The steps after the read take about as long again; a bar says which one runs.
+        with tqdm(total=4, desc="sort, write, index", disable=not progress) as bar:
+            with _step(timings, "order"):
+                order = _order(con, keys, paths.rows)
+            bar.update()
+            with _step(timings, "catalog"):
+                _write_records(con, paths.rows, order.positions, threads)
+            bar.update()
+            with _step(timings, "lookups"):
+                writer.finish(
+                    order.positions,
+                    order.hashes_sorted,
+                    order.rows_by_hash,
+                    order.keep,
+                    hash_probe(con),
+                )
+            bar.update()
+            with _step(timings, "stats"):
+                score_stats = _score_stats(con)
+            bar.update()
     finally:
         con.close()
         shutil.rmtree(spill, ignore_errors=True)
