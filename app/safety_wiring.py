@@ -35,7 +35,6 @@ from app.review.store import ReviewStore
 
 logger = logging.getLogger(__name__)
 
-MATCHABLE = ("sample_id", "url_sha256", "md5", "sha256")
 # Thumbnail deletions up to this many records run in the request that hid them.
 SYNC_FORGET = 1_000
 SECOND_PASS_S = 2.0
@@ -47,8 +46,7 @@ def catalog_resolver(catalog: Catalog, dataset: str) -> Callable[[str, list[str]
     """``resolve(kind, values) -> sample ids`` of ``dataset`` for ``Safety.register_resolver``."""
 
     def resolve(kind: str, values: list[str]) -> list[str]:
-        if kind not in MATCHABLE:
-            raise ValueError(f"cannot match records on {kind!r}")
+        # The catalog refuses a kind it cannot match (ValueError).
         return catalog.sample_ids_matching(dataset, kind, values)
 
     return resolve

@@ -123,8 +123,7 @@ def build_catalog(
         con.execute("SET preserve_insertion_order = true")
         with _step(timings, "read_rows"):
             try:
-                schema = _describe(con, rows_sql, params)
-                stored = _stored_schema(con, rows_sql, params)
+                schema, stored = _schemas(con, rows_sql, params)
             except duckdb.Error as error:
                 raise LoadError(error) from error
             writer = RowStoreWriter(paths.rows, stored)
@@ -165,9 +164,19 @@ def build_catalog(
     )
 
 
-def _describe(con: duckdb.DuckDBPyConnection, sql: str, params: list[str]) -> list[dict[str, str]]:
-    described = con.execute(f"DESCRIBE {sql}", params).fetchall()
-    return [{"name": str(r[0]), "type": str(r[1])} for r in described if r[0] != ID_HASH_COLUMN]
+def _schemas(
+    con: duckdb.DuckDBPyConnection, sql: str, params: list[str]
+) -> tuple[list[dict[str, str]], pa.Schema]:
+    """The stored columns of the rows query, as DuckDB types (for the manifest) and as the
+    Arrow schema of the row store; the query binds once and reads no row."""
+    relation = con.sql(sql, params=params)
+    described = [
+        {"name": str(name), "type": str(kind)}
+        for name, kind in zip(relation.columns, relation.types, strict=True)
+        if name != ID_HASH_COLUMN
+    ]
+    empty = relation.limit(0).to_arrow_table()
+    return described, empty.schema.remove(empty.schema.get_field_index(ID_HASH_COLUMN))
 
 
 def _record_schema(stored: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -175,11 +184,6 @@ def _record_schema(stored: list[dict[str, str]]) -> list[dict[str, str]]:
     types = {c["name"]: c["type"] for c in stored}
     types["pos"] = "BIGINT"
     return [{"name": n, "type": types.get(n, "VARCHAR")} for n in record_names(list(types))]
-
-
-def _stored_schema(con: duckdb.DuckDBPyConnection, sql: str, params: list[str]) -> pa.Schema:
-    empty = con.sql(f"SELECT * FROM ({sql}) LIMIT 0", params=params).to_arrow_table()  # noqa: S608
-    return empty.schema.remove(empty.schema.get_field_index(ID_HASH_COLUMN))
 
 
 def _load_rows(

@@ -106,19 +106,14 @@ class Catalog:
             )
         self.connection.attach(name, catalog_path)
         self.row_stores[name] = RowStore(row_folder)
-        _, rows = self.connection.query(
-            "SELECT count(*) FROM duckdb_tables() WHERE database_name = ? "
-            "AND table_name = 'records_sample'",
-            ["ds_" + name],
-        )
-        if rows[0][0]:
-            _, total = self.connection.query(f"SELECT count(*) FROM {_table(name)}")
-            if total[0][0] >= SAMPLE_FROM_ROWS:
-                self.sampled.add(name)
         _, tables = self.connection.query(
             "SELECT table_name FROM duckdb_tables() WHERE database_name = ?", ["ds_" + name]
         )
         present = {row[0] for row in tables}
+        if "records_sample" in present:
+            _, total = self.connection.query(f"SELECT count(*) FROM {_table(name)}")
+            if total[0][0] >= SAMPLE_FROM_ROWS:
+                self.sampled.add(name)
         self.top_sorted[name] = {s for s in TOP_SORTS if top_table(s) in present}
 
     # --- the hidden set (filled by the safety layer) ----------------------------------------
@@ -204,13 +199,10 @@ class Catalog:
             sql += f" ORDER BY {_ORDER_BY[sort]}"
             if sort == "random":
                 params.append(seed)
-        sql += " LIMIT ? OFFSET ?"
-        params.extend([limit + 1, offset])
-        _, found = self.connection.query(sql, params)
-        rows = self.rows_by_positions(name, [row[0] for row in found[:limit]])
-        has_more = len(found) > limit
-        next_after = rows[-1]["pos"] if (sort == "similarity" and has_more and rows) else None
-        return Page(rows=rows, has_more=has_more, offset=offset, next_after=next_after)
+        page = self._page(name, self._positions(sql, params, limit, offset), limit, offset)
+        if sort == "similarity" and page.has_more and page.rows:
+            page.next_after = page.rows[-1]["pos"]
+        return page
 
     def _page_from_top_table(
         self,
@@ -226,7 +218,7 @@ class Catalog:
         may lie beyond it."""
         where, params = self._where(name, conditions, [], [])
         sql = f"SELECT pos FROM {alias_for(name)}.{top_table(sort)} {where}"
-        return self._whole_page_or_none(name, sql, params, limit, offset)
+        return self._whole_page(name, self._positions(sql, params, limit, offset), limit, offset)
 
     def _page_from_top_bins(
         self,
@@ -262,18 +254,22 @@ class Catalog:
             return None
         where, params = self._where(name, conditions, [f"{column} >= ?"], [floor])
         sql = f"SELECT pos FROM {_table(name)} {where} ORDER BY {_ORDER_BY[sort]}"
-        return self._whole_page_or_none(name, sql, params, limit, offset)
+        return self._whole_page(name, self._positions(sql, params, limit, offset), limit, offset)
 
-    def _whole_page_or_none(
-        self, name: str, sql: str, params: list[Any], limit: int, offset: int
-    ) -> Page | None:
-        """The page ``sql`` (positions) gives at ``offset``, if it gives a whole one and a
-        row more; else None (a shortcut that ran out: the caller asks everything)."""
+    def _positions(self, sql: str, params: list[Any], limit: int, offset: int) -> list[int]:
+        """Up to ``limit`` + 1 positions ``sql`` selects from ``offset`` on: one more than
+        the page, to know whether there are more."""
         _, found = self.connection.query(f"{sql} LIMIT ? OFFSET ?", [*params, limit + 1, offset])
-        if len(found) <= limit:
-            return None
-        rows = self.rows_by_positions(name, [row[0] for row in found[:limit]])
-        return Page(rows=rows, has_more=True, offset=offset)
+        return [row[0] for row in found]
+
+    def _page(self, name: str, found: list[int], limit: int, offset: int) -> Page:
+        rows = self.rows_by_positions(name, found[:limit])
+        return Page(rows=rows, has_more=len(found) > limit, offset=offset)
+
+    def _whole_page(self, name: str, found: list[int], limit: int, offset: int) -> Page | None:
+        """The page of a shortcut, or None when it found no row past the page: it may have
+        run out before the true page ends, so the next way answers (rows not fetched)."""
+        return self._page(name, found, limit, offset) if len(found) > limit else None
 
     def count(
         self,

@@ -5,8 +5,8 @@ categories, the caption); the whole row of every record lives here, as ingest re
 reasons: fetching 50 scattered rows from DuckDB's compressed columns costs 20-50 ms at 10M
 rows (every string column of every row decompresses a vector of its segment), the same rows
 from an uncompressed, memory-mapped Arrow IPC file 1-3 ms; and writing the wide columns (URLs,
-ids, hashes) only once, unsorted and uncompressed, is what keeps ingest near a million rows a
-second. The folder ``rows/`` holds:
+ids, hashes) only once, unsorted and uncompressed, is what took ingest from 165,000 to over
+500,000 rows a second. The folder ``rows/`` holds:
 
     rows.arrow      every source row in source order (row i is source_row i), every column
                     of the record but ``pos``; duplicates dropped at ingest are still here
@@ -30,7 +30,6 @@ hashes differently looks ids up by a scan instead (correct, only slower).
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 import threading
 from collections.abc import Sequence
@@ -42,7 +41,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from app.catalog.schema import COLUMNS
+from app.catalog.schema import COLUMNS, url_sha256
 
 STORE_VERSION = 3
 # Columns of a record computed from another column when read, never stored.
@@ -59,11 +58,6 @@ HASH_PROBE = "loupe"
 # Rows per record batch of the file: small enough that a lookup touches little, large
 # enough that the batch directory stays short (~150 batches at 10M rows).
 BATCH_ROWS = 65_536
-
-
-def url_sha256(url: str | None) -> str | None:
-    """Lower-case hex SHA-256 of the URL (what blocklists of URLs publish)."""
-    return None if url is None else hashlib.sha256(url.encode()).hexdigest()
 
 
 def record_names(stored: Sequence[str]) -> list[str]:
@@ -175,18 +169,8 @@ class RowStore:
         if not wanted:
             return {}
         if not self._hash_usable:
-            return self._scan_positions("sample_id", wanted)
-        with self._hasher_lock:
-            hashed = self._hasher.execute(
-                "SELECT list_transform(?::VARCHAR[], lambda x: hash(x))", [wanted]
-            ).fetchall()[0][0]
-        hashes = np.array(hashed, dtype=np.uint64)
-        lows = np.searchsorted(self._id_hashes, hashes, side="left")
-        highs = np.searchsorted(self._id_hashes, hashes, side="right")
-        candidates: dict[int, str] = {}
-        for sample_id, low, high in zip(wanted, lows, highs, strict=True):
-            for position in self._id_positions[low:high]:
-                candidates[int(position)] = sample_id
+            return dict(self._scan("sample_id", wanted))
+        candidates = self._candidates(wanted, self._id_hashes, self._id_positions)
         found = self.rows(list(candidates), ["sample_id"])
         return {
             candidates[position]: position
@@ -210,19 +194,8 @@ class RowStore:
         source = COMPUTED_FROM[column]
         if not wanted or source not in self.schema.names:
             return {}
-        hashes, rows = self._computed_index(column)
-        with self._hasher_lock:
-            asked = self._hasher.execute(
-                "SELECT list_transform(?::VARCHAR[], lambda x: hash(x))", [wanted]
-            ).fetchall()[0][0]
-        keys = np.array(asked, dtype=np.uint64)
-        lows = np.searchsorted(hashes, keys, side="left")
-        highs = np.searchsorted(hashes, keys, side="right")
-        candidates: dict[int, str] = {}
-        for value, low, high in zip(wanted, lows, highs, strict=True):
-            for row in rows[low:high]:
-                candidates[int(row)] = value
-        pos_of_row = self._positions_by_row()
+        candidates = self._candidates(wanted, *self._computed_index(column))
+        pos_of_row = self.positions_by_source_row()
         found = self.source_rows_at(list(candidates), [column])
         return {
             int(pos_of_row[row]): value
@@ -256,14 +229,29 @@ class RowStore:
                 )
             return self._computed_indexes[column]
 
-    def _scan_positions(self, column: str, values: Sequence[str]) -> dict[str, int]:
-        return dict(self._scan(column, values))
+    def _candidates(
+        self, values: Sequence[str], sorted_hashes: np.ndarray, entries: np.ndarray
+    ) -> dict[int, str]:
+        """The entries (positions or rows) whose hash equals one of ``values``' DuckDB hash,
+        each with that value: candidates only, a hash can collide."""
+        with self._hasher_lock:
+            hashed = self._hasher.execute(
+                "SELECT list_transform(?::VARCHAR[], lambda x: hash(x))", [list(values)]
+            ).fetchall()[0][0]
+        keys = np.array(hashed, dtype=np.uint64)
+        lows = np.searchsorted(sorted_hashes, keys, side="left")
+        highs = np.searchsorted(sorted_hashes, keys, side="right")
+        found: dict[int, str] = {}
+        for value, low, high in zip(values, lows, highs, strict=True):
+            for entry in entries[low:high]:
+                found[int(entry)] = value
+        return found
 
     def _scan(self, column: str, values: Sequence[str]) -> list[tuple[str, int]]:
         if column not in self.schema.names or not values:
             return []
         value_set = pa.array(list(dict.fromkeys(str(v) for v in values)), type=pa.string())
-        pos_of_row = self._positions_by_row()
+        pos_of_row = self.positions_by_source_row()
         found: list[tuple[str, int]] = []
         for start, batch in zip(self._starts, self._batches, strict=True):
             data = batch.column(column)
@@ -274,7 +262,7 @@ class RowStore:
                     found.append((data[offset].as_py(), position))
         return found
 
-    def _positions_by_row(self) -> np.ndarray:
+    def positions_by_source_row(self) -> np.ndarray:
         """The inverse of ``order``: the pos of each source row, -1 for dropped rows."""
         if self._pos_of_row is None:
             inverse = np.full(self.source_rows, -1, dtype=np.int64)
@@ -329,7 +317,8 @@ class RowStore:
                 arrays.append(pa.array(wanted, type=pa.int64()))
             elif name in COMPUTED_FROM:
                 sources = table.column(COMPUTED_FROM[name]).to_pylist()
-                arrays.append(pa.array([url_sha256(v) for v in sources], type=pa.string()))
+                hashed = [None if v is None else url_sha256(v) for v in sources]
+                arrays.append(pa.array(hashed, type=pa.string()))
             else:
                 arrays.append(table.column(name).combine_chunks())
         return pa.RecordBatch.from_arrays(arrays, schema=self.record_schema())
@@ -370,7 +359,8 @@ class RowStore:
                 if name == "pos":
                     out["pos"] = positions[i] if positions is not None else None
                 elif name in COMPUTED_FROM:
-                    out[name] = url_sha256(row.get(COMPUTED_FROM[name]))
+                    source = row.get(COMPUTED_FROM[name])
+                    out[name] = None if source is None else url_sha256(source)
                 else:
                     out[name] = row[name]
             rows.append(out)

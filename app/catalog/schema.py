@@ -7,6 +7,7 @@ source column is kept as an "extra" column and shown raw, never filtered on.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Literal
 
@@ -191,6 +192,12 @@ def top_table(score: str) -> str:
     if score not in TOP_SORTS:
         raise KeyError(score)
     return f"records_top_{score}"
+
+
+def url_sha256(url: str) -> str:
+    """The ``url_sha256`` of a URL: SHA-256 of its UTF-8 bytes, lower-case hex. The row store
+    computes the column with it, flags store it, URL blocklists are hashed with it."""
+    return hashlib.sha256(url.encode("utf-8")).hexdigest()
 
 
 def bin_column(score: str) -> str:

@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from app.catalog.layout import check_dataset_name
+from app.catalog.schema import url_sha256
 from app.review import audit
 from app.review.db import Database
 from app.review.errors import BlocklistFormatError, InvalidInput
@@ -282,7 +283,7 @@ def _normalise(path: Path, kind: str, line: int, value: str) -> str:
     if kind == "url":
         if not value.lower().startswith(("http://", "https://")) or len(value) > MAX_URL_LENGTH:
             raise _fail(path, f"line {line}: {value[:80]!r} is not {KIND_DESCRIPTION['url']}")
-        return hashlib.sha256(value.encode("utf-8")).hexdigest()
+        return url_sha256(value)
     if not value or len(value) > MAX_SAMPLE_ID_LENGTH or CONTROL.search(value):
         raise _fail(path, f"line {line}: {value[:80]!r} is not {KIND_DESCRIPTION['sample_id']}")
     return value

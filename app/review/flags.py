@@ -9,7 +9,6 @@ never put into a ``Flag`` object: pages and APIs only ever see the id and the UR
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import re
 import sqlite3
@@ -19,6 +18,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
+from app.catalog.schema import url_sha256
 from app.review import audit
 from app.review.db import CATEGORIES, STATUSES, Database, iso
 from app.review.errors import Conflict, Forbidden, InvalidInput, NotFound, SecondReviewerRequired
@@ -120,11 +120,6 @@ class FlagFilter:
     since: date | None = None
     until: date | None = None
     sample_id: str | None = None
-
-
-def url_sha256(url: str) -> str:
-    """SHA-256 of the URL's UTF-8 bytes, lower-case hex (as computed at ingest)."""
-    return hashlib.sha256(url.encode("utf-8")).hexdigest()
 
 
 def check_category(category: str) -> str:

@@ -28,7 +28,6 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import numpy as np
 import pyarrow.parquet as pq
 from tqdm import tqdm
@@ -120,13 +119,8 @@ def import_precomputed(
     shards = find_shards(source_root)
     manifest = read_manifest(dataset.manifest)
     offsets = _source_offsets(shards, manifest.source_files)
-    with duckdb.connect(str(dataset.catalog), read_only=True) as con:
-        mapping = con.execute("SELECT source_row, pos FROM records").fetchnumpy()
-        lookup = np.full(
-            int(mapping["source_row"].max()) + 1 if len(mapping["pos"]) else 0, -1, dtype=np.int64
-        )
-        lookup[mapping["source_row"].astype(np.int64)] = mapping["pos"].astype(np.int64)
     rows = RowStore(dataset.rows)
+    lookup = rows.positions_by_source_row()
     for shard in shards:
         _spot_check(rows, shard, offsets[shard.number])
     kept = {s.number: _positions(lookup, offsets[s.number], s.rows) for s in shards}
