@@ -8,10 +8,19 @@ export TRANSFORMERS_OFFLINE := 1
 
 .PHONY: demo test lint bench chromium clean
 
-$(STAMP): pyproject.toml requirements.lock
-	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install -q --disable-pip-version-check -c requirements.lock -e '.[dev]'
-	touch $(STAMP)
+# The Dockerfile installs with the same script. It rebuilds a half-made .venv (a `make demo`
+# stopped while `python3 -m venv` ran left one without pip) and writes the stamp only after
+# the install succeeded, so `make` goes on where an interrupted one stopped.
+$(STAMP): pyproject.toml requirements.lock scripts/install.sh
+	scripts/install.sh --dev --venv $(VENV) --stamp $(STAMP)
+
+# A stamp whose python is gone (the interpreter it was made from removed or upgraded) does not
+# count: checked here because it costs no python start, so `make test` stays quick.
+ifneq ($(wildcard $(STAMP)),)
+ifeq ($(shell [ -x $(PY) ] && echo ok),)
+$(shell rm -f $(STAMP))
+endif
+endif
 
 # Debian's chromium is the only browser the tests use; Playwright never downloads its own.
 chromium:
