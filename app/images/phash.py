@@ -224,7 +224,7 @@ class HashSet:
         n_list = len(self)
         if n_list == 0 or queries.shape[0] == 0:
             return
-        list_block = min(n_list, _PAIRS_PER_STEP // 8)
+        list_block = max(1, min(n_list, _PAIRS_PER_STEP // 8))
         query_block = max(1, _PAIRS_PER_STEP // list_block)
         starts = range(0, queries.shape[0], query_block)
 
