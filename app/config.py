@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import Field
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     require_login: bool = Field(
         False, description="Refuse anonymous viewing; every page then needs a signed-in user."
     )
-    secret_key: str | None = Field(
+    secret_key: SecretStr | None = Field(
         None,
         description="Key that signs session cookies; generated once and kept in state_dir if unset.",
     )

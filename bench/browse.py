@@ -135,7 +135,7 @@ def generate(args: argparse.Namespace, report: Report) -> Path:
 
 
 def ingest(args: argparse.Namespace, source: Path, report: Report) -> Path:
-    from app.catalog.ingest import ingest_dataset
+    from app.build import build_dataset
     from app.catalog.layout import DatasetPaths
     from app.catalog.manifest import read_manifest
 
@@ -154,7 +154,7 @@ def ingest(args: argparse.Namespace, source: Path, report: Report) -> Path:
     if not reused:
         print(f"ingesting into {paths.root} ...", file=sys.stderr, flush=True)
         started = time.perf_counter()
-        manifest = ingest_dataset(data_dir, DATASET, [source], progress=False)
+        manifest = build_dataset(data_dir, DATASET, [source], progress=False)
         wall = time.perf_counter() - started
         report.notes.append(f"Ingest wall time (inspect + catalog + text index): {wall:.1f} s.")
     else:
@@ -200,14 +200,14 @@ def ingest(args: argparse.Namespace, source: Path, report: Report) -> Path:
 def catalog_builds(args: argparse.Namespace, source: Path) -> list:
     """``--ingest-runs`` - 1 more builds of the catalog alone (no text index) into a scratch
     folder, each removed after: one build's time swings with the disk's write-back."""
-    from app.catalog.ingest import ingest_dataset
+    from app.build import build_dataset
 
     scratch = args.out / "ingest-runs"
     builds = []
     for number in range(max(args.ingest_runs - 1, 0)):
         print(f"catalog build {number + 2} of {args.ingest_runs} ...", file=sys.stderr, flush=True)
         shutil.rmtree(scratch, ignore_errors=True)
-        builds.append(ingest_dataset(scratch, DATASET, [source], progress=False, text_index=False))
+        builds.append(build_dataset(scratch, DATASET, [source], progress=False, text_index=False))
     shutil.rmtree(scratch, ignore_errors=True)
     return builds
 
@@ -215,15 +215,14 @@ def catalog_builds(args: argparse.Namespace, source: Path) -> list:
 def measure(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
     from app.catalog.filters import RecordFilter
     from app.config import Settings
-    from app.main import create_app, open_state
+    from app.workspace import open_workspace
 
     settings = Settings(data_dir=data_dir, state_dir=args.out / "state")
-    app = create_app(settings)
     opened = time.perf_counter()
-    open_state(app, settings)
-    explorer = app.state.explorer
-    catalog = app.state.catalog
-    handle = app.state.datasets[DATASET]
+    workspace = open_workspace(settings)
+    explorer = workspace.explorer
+    catalog = workspace.catalog
+    handle = workspace.datasets[DATASET]
     rows = handle.manifest.row_count
     report.notes.append(
         f"Opening the dataset as the server does took {(time.perf_counter() - opened) * 1000:.0f}"
@@ -251,7 +250,7 @@ def measure(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
         return i % (len(DEEP_LANGS) * len(AESTHETIC_MIN) * len(PUNSAFE_MAX))
 
     def conditions(f: RecordFilter) -> list:
-        return explorer.conditions(handle, f)
+        return explorer.plan(handle, f).conditions
 
     # Matches of the filters, so that the deep offsets are known to lie inside the results.
     first = page_filter(0)
@@ -325,7 +324,7 @@ def measure(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
             report,
             f"facet {column}, top 20 under the other filters (Catalog.facet)",
             lambda i, c=column: catalog.facet(
-                DATASET, c, explorer.conditions(handle, page_filter(i), without=c)
+                DATASET, c, explorer.plan(handle, page_filter(i)).conditions_without(c)
             ),
             target="facets",
             **kw,
@@ -427,7 +426,7 @@ def measure(args: argparse.Namespace, data_dir: Path, report: Report) -> None:
         ),
         **kw,
     )
-    app.state.catalog.connection.close()
+    workspace.close()
     if args.http:
         measure_http(args, data_dir, report, page_filter, search_filter)
     load_after = os.getloadavg()

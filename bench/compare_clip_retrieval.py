@@ -205,19 +205,19 @@ def make_queries(n: int, seed: int, count: int) -> np.ndarray:
 
 
 def build_loupe(layout: Layout) -> dict[str, Any]:
-    """Ingest the metadata, import the embeddings and index them as ``loupe`` does."""
-    from app.catalog.ingest import ingest_dataset
-    from app.catalog.layout import DatasetPaths
-    from app.vectors.build import build_all
-    from app.vectors.precomputed import import_precomputed, metadata_files
+    """Ingest the metadata, import the embeddings and index them as ``loupe`` does (through
+    app.build, so the workspace's hidden set applies as it does for the command)."""
+    from app import build
+    from app.config import Settings
+    from app.vectors.precomputed import metadata_files
 
+    settings = Settings(data_dir=layout.data_dir, state_dir=layout.state_dir)
     started = time.perf_counter()
     layout.data_dir.mkdir(parents=True, exist_ok=True)
-    ingest_dataset(layout.data_dir, DATASET, metadata_files(layout.emb), progress=False)
-    paths = DatasetPaths(layout.data_dir / DATASET)
-    imported = import_precomputed(layout.emb, paths, progress=False)
+    build.build_dataset(layout.data_dir, DATASET, metadata_files(layout.emb), progress=False)
+    imported = build.import_embeddings(settings, DATASET, layout.emb, progress=False)
     ingested = time.perf_counter()
-    section = build_all(paths, kinds=("image",), progress=False)
+    section = build.index(settings, DATASET, progress=False)
     return {
         "imported": imported["imported"],
         "ingest_import_s": round(ingested - started, 1),

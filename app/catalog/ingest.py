@@ -1,10 +1,9 @@
-"""Parquet metadata (LAION-5B, img2dataset, clip-retrieval, or mapped) -> a dataset folder.
+"""Parquet metadata (LAION-5B, img2dataset, clip-retrieval, or mapped) -> a catalog.
 
 This module knows the sources: it checks the files, maps their columns onto Loupe's and
 writes the one query that reads them all (``_rows_sql``); ``app.catalog.build`` turns that
-query's rows into the row store and the sorted ``records`` table. Everything is built in a
-temporary folder beside the target and renamed into place at the end, so a failure or Ctrl-C
-at any moment leaves the previous dataset as it was.
+query's rows into the row store and the sorted ``records`` table. The whole dataset build —
+sources, catalog, text index, images, swap into place, vectors — is ``app.build``.
 """
 
 from __future__ import annotations
@@ -12,8 +11,6 @@ from __future__ import annotations
 import os
 import secrets
 import shutil
-import tempfile
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,12 +20,11 @@ import duckdb
 from app.catalog import formats
 from app.catalog.build import ID_HASH_COLUMN, BuildStats, LoadError, build_catalog
 from app.catalog.layout import DatasetPaths, check_dataset_name
-from app.catalog.manifest import Manifest, read_manifest, write_manifest
+from app.catalog.manifest import Manifest, read_manifest
 from app.catalog.rowstore import COMPUTED_FROM
 from app.catalog.schema import BY_NAME, COLUMNS
 
 PARQUET_MAGIC = b"PAR1"
-IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"})
 # Read from the files (mapped); the derived columns are computed in the same pass.
 _LOADED_COLUMNS: tuple[str, ...] = formats.MAPPABLE_COLUMNS
 
@@ -44,33 +40,23 @@ class _Source:
     columns: dict[str, str]  # column name as in the file -> DuckDB type
 
 
-def ingest_dataset(
-    data_dir: Path,
-    name: str,
-    sources: list[Path],
-    mapping: dict[str, str] | None = None,
-    *,
-    images: Path | None = None,
-    title: str | None = None,
-    description: str | None = None,
-    progress: bool = True,
-    text_index: bool = True,
-) -> Manifest:
-    """Build (or rebuild) ``<data_dir>/<name>/`` from parquet ``sources``; returns its manifest.
+@dataclass(frozen=True)
+class Sources:
+    """Parquet sources checked and mapped onto Loupe's columns, ready to be read."""
 
-    ``text_index=False`` leaves out the caption index (caption words then cannot be searched;
-    the benchmark times the catalog build alone with it).
+    files: list[Path]
+    inspected: list[_Source]
+    resolution: formats.Resolution
+    total_rows: int
 
-    Raises IngestError for any problem with the input; the previous dataset of that name, if
-    any, is only replaced once the new one is complete.
-    """
-    started = time.perf_counter()
-    try:
-        check_dataset_name(name)
-    except ValueError as error:
-        raise IngestError(f"{error}.") from None
-    target = data_dir / name
-    _check_replaceable(target)
+    @property
+    def source_format(self) -> str:
+        return self.resolution.source_format
+
+
+def read_sources(sources: list[Path], mapping: dict[str, str] | None = None) -> Sources:
+    """Check the parquet ``sources`` (footers only) and map their columns; IngestError names
+    the file and the problem."""
     files = _expand_sources(sources)
     inspected = [_inspect(path) for path in files]
     resolution = _resolve(inspected, mapping)
@@ -79,52 +65,27 @@ def ingest_dataset(
     total_rows = sum(s.rows for s in inspected)
     if total_rows == 0:
         raise IngestError(f"{_describe(files)}: no rows to ingest (the parquet data is empty).")
-    image_kind = _check_images(images) if images is not None else None
+    return Sources(files, inspected, resolution, total_rows)
 
-    data_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{name}.tmp-", dir=data_dir))
-    tmp.chmod(0o755)  # mkdtemp makes it private; a dataset is read by the server's user too
-    try:
-        paths = DatasetPaths(tmp)
-        stats = _build(paths, inspected, resolution, total_rows, progress)
-        text_seconds = _build_text_index(paths, progress) if text_index else None
-        image_store, image_part = (None, {})
-        if images is not None and image_kind is not None:
-            image_store, image_part = _import_images(images, image_kind, paths)
-        manifest = Manifest(
-            name=name,
-            title=title,
-            description=description,
-            row_count=stats.row_count,
-            source_format=resolution.source_format,
-            source_files=[str(s.path.resolve()) for s in inspected],
-            column_mapping=resolution.mapping,
-            extra_columns=list(resolution.extras.values()),
-            schema=stats.schema,
-            score_stats=stats.score_stats,
-            image_store=image_store,
-            build_seconds=round(time.perf_counter() - started, 3),
-            text_index_seconds=None if text_seconds is None else round(text_seconds, 3),
-            parts={
-                "ingest": {
-                    "rows_read": stats.rows_read,
-                    "duplicates_dropped": stats.duplicates_dropped,
-                    "catalog_seconds": round(stats.seconds, 3),
-                    "step_seconds": stats.timings,
-                    **image_part,
-                }
-            },
-        )
-        write_manifest(paths.manifest, manifest)
-        _check_replaceable(target)  # someone may have put something there meanwhile
-        _swap_into_place(tmp, target)
-    except (duckdb.Error, OSError) as error:
-        # Not bad input but a failed build (disk full, out of memory): still one sentence.
-        raise IngestError(f"{target}: the build failed ({_first_line(error)}).") from error
-    finally:
-        # After a successful swap ``tmp`` no longer exists; otherwise this discards the attempt.
-        shutil.rmtree(tmp, ignore_errors=True)
-    return manifest
+
+def write_catalog(paths: DatasetPaths, sources: Sources, progress: bool) -> BuildStats:
+    """The row store and the DuckDB catalog of ``sources`` in the (new, empty) ``paths``."""
+    return _build(paths, sources.inspected, sources.resolution, sources.total_rows, progress)
+
+
+def manifest_for(name: str, sources: Sources, stats: BuildStats, **fields: object) -> Manifest:
+    """The manifest of a catalog just written (the build adds timings and parts)."""
+    return Manifest(
+        name=name,
+        row_count=stats.row_count,
+        source_format=sources.source_format,
+        source_files=[str(s.path.resolve()) for s in sources.inspected],
+        column_mapping=sources.resolution.mapping,
+        extra_columns=list(sources.resolution.extras.values()),
+        schema=stats.schema,
+        score_stats=stats.score_stats,
+        **fields,  # type: ignore[arg-type]
+    )
 
 
 def list_datasets(data_dir: Path) -> list[Manifest]:
@@ -196,7 +157,7 @@ def _inspect(path: Path) -> _Source:
             "SELECT coalesce(max(num_rows), 0) FROM parquet_file_metadata(?)", [str(path)]
         ).fetchall()[0][0]
     except duckdb.Error as error:
-        raise IngestError(f"{path}: cannot be read as parquet ({_first_line(error)}).") from None
+        raise IngestError(f"{path}: cannot be read as parquet ({first_line(error)}).") from None
     finally:
         con.close()
     return _Source(path, int(rows), columns)
@@ -294,9 +255,9 @@ def _load_error(
             try:
                 con.execute(f"SELECT count(*) FROM ({select})", [str(source.path)]).fetchall()  # noqa: S608
             except duckdb.Error as culprit:
-                return IngestError(f"{source.path}: cannot be loaded ({_first_line(culprit)}).")
+                return IngestError(f"{source.path}: cannot be loaded ({first_line(culprit)}).")
     return IngestError(
-        f"{_describe([s.path for s in sources])}: cannot be loaded ({_first_line(error)})."
+        f"{_describe([s.path for s in sources])}: cannot be loaded ({first_line(error)})."
     )
 
 
@@ -431,81 +392,17 @@ def _domain_sql() -> str:
 _DOMAIN_SQL = _domain_sql()
 
 
-def _build_text_index(paths: DatasetPaths, progress: bool) -> float | None:
-    try:
-        from app.textsearch.index import build_text_index
-    except ModuleNotFoundError as error:
-        if error.name != "app.textsearch.index":
-            raise
-        return None  # a checkout without caption search still gets a browsable catalog
-    con = duckdb.connect(str(paths.catalog), read_only=True)
-    try:
-        return build_text_index(con, paths.text_index, progress=progress)
-    finally:
-        con.close()
-
-
-# --- images -----------------------------------------------------------------------------------
-
-
-def _check_images(images: Path) -> str:
-    if not images.is_dir():
-        raise IngestError(f"{images}: --images must be a folder of images or of .tar shards.")
-    if any(p.is_file() for p in images.glob("*.tar")):
-        return "tar"
-    if any(_is_image(p) for p in images.rglob("*")):
-        return "folder"
-    raise IngestError(f"{images}: the folder holds no image files and no .tar shards.")
-
-
-def _is_image(path: Path) -> bool:
-    return path.suffix.lower() in IMAGE_SUFFIXES and path.is_file()
-
-
-def _import_images(images: Path, kind: str, paths: DatasetPaths) -> tuple[dict[str, str], dict]:
-    """Hard-link (or copy, across file systems) the images into the dataset folder.
-
-    Links rather than moves: the files take no extra space, yet the source folder survives a
-    failed ingest (and re-ingesting from an old dataset's own images/ folder still works).
-    """
-    if kind == "tar":
-        dest = paths.shards
-        files = sorted(p for p in images.glob("*.tar") if p.is_file())
-    else:
-        dest = paths.images
-        # img2dataset's "files" output nests images in numbered sub-folders: flatten them, the
-        # names (sample ids) are unique.
-        files = sorted(p for p in images.rglob("*") if _is_image(p))
-    dest.mkdir()
-    count = 0
-    for path in files:
-        target = dest / path.name
-        if target.exists():
-            continue
-        _link_or_copy(path, target)
-        count += 1
-    store = {"kind": kind, "path": dest.name}
-    return store, {"image_files": count}
-
-
-def _link_or_copy(src: Path, dst: Path) -> None:
-    try:
-        os.link(src, dst)
-    except OSError:
-        shutil.copy2(src, dst)
-
-
 # --- replacing the old dataset ----------------------------------------------------------------
 
 
-def _check_replaceable(target: Path) -> None:
+def check_replaceable(target: Path) -> None:
     if target.exists() and not DatasetPaths(target).manifest.is_file():
         raise IngestError(
             f"{target}: exists and is not a Loupe dataset; move it away or choose another name."
         )
 
 
-def _swap_into_place(tmp: Path, target: Path) -> None:
+def swap_into_place(tmp: Path, target: Path) -> None:
     """Rename the old folder away, the new one in, then delete the old one.
 
     If anything interrupts between the two renames, the old folder is put back.
@@ -531,6 +428,6 @@ def _describe(files: Sequence[Path]) -> str:
     return f"{files[0]}, {files[1]} and {len(files) - 2} more files"
 
 
-def _first_line(error: BaseException) -> str:
+def first_line(error: BaseException) -> str:
     text = str(error).strip().splitlines()
     return text[0].rstrip(".") if text else type(error).__name__

@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+import numpy as np
 import pyarrow as pa
 
 from app.catalog.connection import CatalogConnection, alias_for
 from app.catalog.filters import Condition, build_where
+from app.catalog.hidden import HiddenPositions
 from app.catalog.layout import DatasetPaths
 from app.catalog.rowstore import RowStore
 from app.catalog.schema import (
@@ -92,9 +94,21 @@ class Catalog:
     top_sorted: dict[str, set[str]] = field(default_factory=dict)
     # Whole rows, by position or id.
     row_stores: dict[str, RowStore] = field(default_factory=dict)
-    # The positions no query may return (also in DuckDB's ``hidden`` table, for SQL; this
-    # copy serves the row store and tells ``_where`` whether the clause is needed at all).
-    hidden_sets: dict[str, frozenset[int]] = field(default_factory=dict)
+    # The positions no read may return; every read of a dataset consults it and refuses
+    # while the dataset's set is unknown (see app.catalog.hidden).
+    hidden: HiddenPositions = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.hidden = HiddenPositions(sync=self._sync_hidden_table)
+
+    def _sync_hidden_table(self, name: str, positions: np.ndarray) -> None:
+        """SQL's copy of a hidden set, replaced in one transaction."""
+        statements: list[tuple[str, list[Any]]] = [("DELETE FROM hidden WHERE dataset = ?", [name])]
+        if len(positions):
+            statements.append(
+                ("INSERT INTO hidden SELECT ?, unnest(?::BIGINT[])", [name, positions.tolist()])
+            )
+        self.connection.execute_writes(statements)
 
     # --- datasets -------------------------------------------------------------------------
     def attach(self, name: str, catalog_path: Path) -> None:
@@ -115,25 +129,6 @@ class Catalog:
             if total[0][0] >= SAMPLE_FROM_ROWS:
                 self.sampled.add(name)
         self.top_sorted[name] = {s for s in TOP_SORTS if top_table(s) in present}
-
-    # --- the hidden set (filled by the safety layer) ----------------------------------------
-    def set_hidden(self, name: str, positions: Sequence[int]) -> None:
-        """Replace the positions of ``name`` that no query may return.
-
-        One transaction, so a concurrent query sees the old set or the new one, never none;
-        and queries add the exclusion clause before the rows arrive, not after.
-        """
-        hidden = frozenset(int(p) for p in positions)
-        if hidden:
-            # Widened before DuckDB's table changes: no query or row-store lookup lags.
-            self.hidden_sets[name] = hidden
-        statements: list[tuple[str, list[Any]]] = [("DELETE FROM hidden WHERE dataset = ?", [name])]
-        if positions:
-            statements.append(
-                ("INSERT INTO hidden SELECT ?, unnest(?::BIGINT[])", [name, list(positions)])
-            )
-        self.connection.execute_writes(statements)
-        self.hidden_sets[name] = hidden
 
     def set_duplicates(self, name: str, positions: Sequence[int]) -> None:
         """The near-duplicates "hide duplicates" leaves out (all but one of each cluster)."""
@@ -358,16 +353,19 @@ class Catalog:
         rows = self._visible_rows(name, list(positions.values()), None)
         return [rows[positions[str(s)]] for s in sample_ids if positions.get(str(s)) in rows]
 
-    def rows_by_positions(self, name: str, positions: Sequence[int]) -> list[dict[str, Any]]:
-        """Card rows for ``positions``, in the order given, hidden ones left out."""
+    def rows_by_positions(
+        self, name: str, positions: Sequence[int], columns: Sequence[str] | None = CARD_COLUMNS
+    ) -> list[dict[str, Any]]:
+        """Rows (card columns unless told) for ``positions``, in the order given, hidden ones
+        left out."""
         wanted = [int(p) for p in positions]
-        rows = self._visible_rows(name, wanted, CARD_COLUMNS)
+        rows = self._visible_rows(name, wanted, columns)
         return [rows[p] for p in wanted if p in rows]
 
     def _visible_rows(
         self, name: str, positions: Sequence[int], columns: Sequence[str] | None
     ) -> dict[int, dict[str, Any]]:
-        hidden = self.hidden_sets.get(name, frozenset())
+        hidden = self.hidden.of(name)
         return self.row_stores[name].rows([p for p in positions if p not in hidden], columns)
 
     def record(self, name: str, sample_id: str) -> dict[str, Any] | None:
@@ -463,7 +461,7 @@ class Catalog:
         clauses = [where[len("WHERE ") :]] if where else []
         clauses.extend(extra)
         params = [*params, *extra_params]
-        if self.hidden_sets.get(name):
+        if len(self.hidden.of(name)):
             clauses.append("pos NOT IN (SELECT pos FROM hidden WHERE dataset = ?)")
             params.append(name)
         if not clauses:

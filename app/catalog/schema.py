@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, get_args
 
 ColumnKind = Literal["id", "text", "url", "int", "float", "category", "hash"]
 
@@ -167,19 +167,67 @@ CATALOG_COLUMNS: tuple[str, ...] = (
     "source_row",
 )
 
-SCORE_COLUMNS: tuple[str, ...] = ("similarity", "punsafe", "pwatermark", "aesthetic")
+
+@dataclass(frozen=True)
+class Score:
+    """A model score: the range a filter accepts, the step of its inputs, and the fixed
+    domain of its histogram (the same scale for every dataset keeps charts comparable)."""
+
+    name: str
+    low: float
+    high: float
+    step: float
+    chart: tuple[float, float]
+
+
+# The one list of scores: filters, sorts, histograms, the text index's fields, the lab and the
+# templates all take theirs from here.
+SCORES: tuple[Score, ...] = (
+    Score("similarity", -1.0, 1.0, 0.01, (0.0, 0.5)),
+    Score("punsafe", 0.0, 1.0, 0.01, (0.0, 1.0)),
+    Score("pwatermark", 0.0, 1.0, 0.01, (0.0, 1.0)),
+    Score("aesthetic", 0.0, 10.0, 0.1, (0.0, 10.0)),
+)
+SCORE_BY_NAME: dict[str, Score] = {score.name: score for score in SCORES}
+SCORE_COLUMNS: tuple[str, ...] = tuple(score.name for score in SCORES)
+SCORE_RANGES: dict[str, tuple[float, float]] = {s.name: (s.low, s.high) for s in SCORES}
+SCORE_DOMAINS: dict[str, tuple[float, float]] = {s.name: s.chart for s in SCORES}
+SIZE_COLUMNS: tuple[str, ...] = ("width", "height")
 FACET_COLUMNS: tuple[str, ...] = ("language", "domain", "license")
 HISTOGRAM_BINS = 20
 # ``records_sample`` holds the rows with hash(pos) % SAMPLE_RATE = 0 (a deterministic 1%).
 SAMPLE_RATE = 100
 
-# Fixed histogram domains: the same scale for every dataset keeps charts comparable.
-SCORE_DOMAINS: dict[str, tuple[float, float]] = {
-    "similarity": (0.0, 0.5),
-    "punsafe": (0.0, 1.0),
-    "pwatermark": (0.0, 1.0),
-    "aesthetic": (0.0, 10.0),
+# Orders of the grid. "relevance" is the text index's (caption words); the others are the
+# catalog's, and similarity is the catalog's own physical order.
+SortName = Literal[
+    "relevance", "similarity", "aesthetic", "punsafe", "pwatermark", "size", "random"
+]
+SORT_LABELS: dict[str, str] = {
+    "relevance": "Relevance (caption search)",
+    "similarity": "CLIP similarity",
+    "aesthetic": "Aesthetic score",
+    "punsafe": "punsafe (highest first)",
+    "pwatermark": "pwatermark (highest first)",
+    "size": "Image size",
+    "random": "Random sample",
 }
+CATALOG_SORTS: tuple[str, ...] = tuple(s for s in get_args(SortName) if s != "relevance")
+
+# The statuses a link check records (``loupe check-links``, the fetcher); the grid filters on
+# them and the overview counts them.
+LinkStatus = Literal[
+    "ok",
+    "changed",
+    "opted_out",
+    "dead",
+    "gone",
+    "timeout",
+    "not_image",
+    "too_large",
+    "blocked_address",
+]
+LINK_STATUSES: tuple[str, ...] = get_args(LinkStatus)
 
 
 # The scores whose top rows also get a copy of their own, stored in that score's order

@@ -37,16 +37,18 @@ def ingest(
 ) -> None:
     """Turn parquet metadata (LAION-5B, img2dataset, clip-retrieval) into a dataset."""
     # Imported here so that `loupe --help` does not pay for DuckDB and tantivy.
-    from app.catalog.ingest import IngestError, ingest_dataset
-    from app.catalog.layout import DatasetPaths
+    from app.build import build_dataset, import_embeddings
+    from app.catalog.hidden import HiddenSetUnknown
+    from app.catalog.ingest import IngestError
     from app.config import Settings
+    from app.review.errors import ReviewError
     from app.vectors.precomputed import (
         PrecomputedError,
         find_shards,
-        import_precomputed,
         is_precomputed_layout,
         metadata_files,
     )
+    from app.workspace import WorkspaceError
 
     settings = Settings()
     # A clip-retrieval / embedding-reader folder (metadata/, img_emb/, text_emb/): its
@@ -57,7 +59,7 @@ def ingest(
         for root in embedding_roots:
             find_shards(root)  # refuse misaligned shards before building anything
         mapping = _parse_mapping(map_ or [])
-        manifest = ingest_dataset(
+        manifest = build_dataset(
             settings.data_dir,
             name,
             sources,
@@ -68,14 +70,18 @@ def ingest(
             progress=progress,
         )
         for root in embedding_roots:
-            summary = import_precomputed(
-                root, DatasetPaths(settings.dataset_dir(name)), progress=progress
-            )
+            summary = import_embeddings(settings, name, root, progress=progress)
             typer.echo(
                 f"Imported {summary.get('imported', 0):,} precomputed image embeddings from "
                 f"{root}; next: loupe index {name}"
             )
-    except (IngestError, PrecomputedError) as error:
+    except (
+        IngestError,
+        PrecomputedError,
+        WorkspaceError,
+        HiddenSetUnknown,
+        ReviewError,
+    ) as error:
         typer.echo(f"loupe ingest: {error}", err=True)
         raise typer.Exit(code=2) from None
     seconds = manifest.build_seconds or 0.0

@@ -41,7 +41,8 @@ def demo(
     """Build the demo dataset into the data folder (offline), with its embeddings and
     indexes."""
     # Imported here: `loupe --help` should not pay for DuckDB, Pillow and scikit-image.
-    from app.catalog.ingest import IngestError, ingest_dataset
+    from app.build import build_dataset, build_vectors
+    from app.catalog.ingest import IngestError
     from app.catalog.layout import DatasetPaths
     from app.demo.build import build_demo_source
 
@@ -67,7 +68,7 @@ def demo(
     try:
         source = build_demo_source(workdir, n_records=records, progress=True)
         built = time.perf_counter()
-        manifest = ingest_dataset(
+        manifest = build_dataset(
             settings.data_dir,
             DEMO_NAME,
             [source.parquet],
@@ -92,7 +93,7 @@ def demo(
         shutil.rmtree(workdir, ignore_errors=True)
     ingested = time.perf_counter()
     try:
-        _after_ingest(settings, DEMO_NAME)
+        build_vectors(settings, DEMO_NAME)
     except Exception as error:  # the catalog is usable without vectors: say so, keep it
         typer.echo(
             f"loupe demo: the catalog is built, but search by meaning is not: {error} "
@@ -106,23 +107,3 @@ def demo(
         f"in {finished - started:.1f} s (images {built - started:.1f} s, "
         f"ingest {ingested - built:.1f} s, after-ingest {finished - ingested:.1f} s)."
     )
-
-
-def _after_ingest(settings: Settings, name: str) -> None:
-    """Embeddings and FAISS indexes, so that `loupe demo` alone gives a demo that searches by
-    meaning: the configured OpenCLIP model (untrained unless LOUPE_CLIP_WEIGHTS names real
-    weights) for images, the packaged MiniLM for captions."""
-    from app.catalog.layout import DatasetPaths
-    from app.vectors.build import build_all
-    from app.vectors.embed import embed_dataset
-    from app.vectors.models import Encoders
-
-    paths = DatasetPaths(settings.dataset_dir(name))
-    embed_dataset(
-        paths,
-        Encoders.from_settings(settings),
-        max_pixels=settings.max_image_pixels,
-        state_dir=settings.state_dir,
-        progress=True,
-    )
-    build_all(paths, duplicate_threshold=settings.duplicate_threshold, progress=True)

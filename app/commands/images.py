@@ -5,6 +5,10 @@ server: public addresses only unless allow-listed, timeouts, byte and pixel caps
 and its status stored in ``<state_dir>/linkstatus.sqlite3``, which the overview and the browse
 filter read. Nothing fetched is kept: no pixels are cached by this command.
 
+The sample is drawn through the workspace (app.workspace) like every page: records hidden by
+a blocklist or a suspected-CSAM flag are never sampled, and each URL is checked against the
+hidden set once more right before it is fetched (a flag may arrive during a long run).
+
 Safe to leave running in the background (``nohup loupe check-links demo &``): results are
 written every few seconds, Ctrl-C or SIGTERM stops it after saving what was checked, and a run
 started again with the same seed skips the records checked recently.
@@ -25,10 +29,14 @@ from typing import Any
 import typer
 from tqdm import tqdm
 
-from app.catalog.layout import DatasetPaths, check_dataset_name
+from app.catalog.filters import RecordFilter
+from app.catalog.hidden import HiddenSetUnknown
+from app.catalog.layout import check_dataset_name
 from app.config import Settings
 from app.images.linkstatus import ALIVE, STATUSES, LinkCheck, LinkStatusStore, domain_of
 from app.images.remote import FetchLimits, FetchOutcome, RemoteFetcher
+from app.review.errors import ReviewError
+from app.workspace import Workspace, WorkspaceError, open_workspace
 
 log = logging.getLogger(__name__)
 SAVE_EVERY_S = 5.0
@@ -54,23 +62,28 @@ def check_links(
         limits = FetchLimits.from_settings(settings)
     except ValueError as exc:
         _fail(str(exc))
-    paths = DatasetPaths(settings.dataset_dir(name))
-    if not paths.exists():
-        _fail(
-            f"no dataset {name!r} in {settings.data_dir.resolve()}: "
-            "build one with `loupe ingest` or `loupe demo`"
+    # A longer time limit than the server's: a sample of 200,000 sorts the whole catalog.
+    settings = settings.model_copy(update={"query_timeout_s": max(settings.query_timeout_s, 120)})
+    try:
+        ws = open_workspace(settings, names=[name])
+    except (WorkspaceError, HiddenSetUnknown, ReviewError) as exc:
+        _fail(str(exc))
+    try:
+        records = _sample(ws, name, sample, seed)
+        links = ws.images.links
+        with_url = [r for r in records if isinstance(r.get("url"), str) and r["url"]]
+        todo = (
+            with_url if recheck else _not_recent(links, name, with_url, settings.remote_recheck_s)
         )
-    records = _sample(settings, paths, sample, seed)
-    links = LinkStatusStore(settings.state_dir / "linkstatus.sqlite3")
-    with_url = [r for r in records if isinstance(r.get("url"), str) and r["url"]]
-    todo = with_url if recheck else _not_recent(links, name, with_url, settings.remote_recheck_s)
-    typer.echo(
-        f"{name}: {len(records):,} records sampled (seed {seed}), {len(with_url):,} with a URL, "
-        f"{len(todo):,} to fetch ({len(with_url) - len(todo):,} checked recently)",
-        err=True,
-    )
-    interrupted = _run(settings, limits, links, name, todo, workers)
-    _summary(links, name, [str(r["sample_id"]) for r in with_url])
+        typer.echo(
+            f"{name}: {len(records):,} records sampled (seed {seed}), {len(with_url):,} with a "
+            f"URL, {len(todo):,} to fetch ({len(with_url) - len(todo):,} checked recently)",
+            err=True,
+        )
+        interrupted = _run(ws, settings, limits, links, name, todo, workers)
+        _summary(links, name, [str(r["sample_id"]) for r in with_url])
+    finally:
+        ws.close()
     if interrupted:
         typer.echo("stopped early; the links checked so far are saved", err=True)
         raise typer.Exit(code=130)
@@ -81,18 +94,10 @@ def _fail(message: str) -> None:
     raise typer.Exit(code=2)
 
 
-def _sample(settings: Settings, paths: DatasetPaths, n: int, seed: int) -> list[dict[str, Any]]:
-    """A seeded random sample through the catalog's own query code."""
-    from app.catalog.connection import CatalogConnection
-    from app.catalog.queries import Catalog
-
-    connection = CatalogConnection(timeout_s=max(settings.query_timeout_s, 120.0))
-    try:
-        catalog = Catalog(connection)
-        catalog.attach(paths.name, paths.catalog)
-        return catalog.page(paths.name, [], sort="random", limit=n, seed=seed).rows
-    finally:
-        connection.close()
+def _sample(ws: Workspace, name: str, n: int, seed: int) -> list[dict[str, Any]]:
+    """A seeded random sample of the visible records, as the grid's random order draws it."""
+    handle = ws.dataset(name)
+    return ws.explorer.browse(handle, RecordFilter(), sort="random", limit=n, seed=seed).rows
 
 
 def _not_recent(
@@ -108,6 +113,7 @@ def _not_recent(
 
 
 def _run(
+    ws: Workspace,
     settings: Settings,
     limits: FetchLimits,
     links: LinkStatusStore,
@@ -131,8 +137,8 @@ def _run(
     )
 
     def check(record: dict[str, Any]) -> LinkCheck | None:
-        if stop.is_set():
-            return None
+        if stop.is_set() or ws.is_hidden(dataset, record["pos"]):
+            return None  # hidden since it was sampled: never fetched
         try:
             outcome = fetcher.fetch(
                 record["url"],

@@ -14,14 +14,15 @@ def serve(
     """Serve the datasets in the data folder on http://HOST:PORT."""
     import uvicorn
 
-    from app.main import StartupError, create_app, find_datasets
+    from app.main import create_app
+    from app.workspace import WorkspaceError, find_datasets
 
     settings = Settings()
     bind_host = host or settings.host
     bind_port = port or settings.port
     try:
         find_datasets(settings)  # fail before binding, with the sentence that says why
-    except StartupError as error:
+    except WorkspaceError as error:
         typer.echo(f"loupe serve: {error}", err=True)
         raise typer.Exit(code=2) from error
     typer.echo(f"Loupe on http://{bind_host}:{bind_port}  (data: {settings.data_dir})")

@@ -17,23 +17,24 @@ def _fail(command: str, error: Exception | str) -> typer.Exit:
     return typer.Exit(code=2)
 
 
-def _dataset(command: str, name: str):
-    from app.catalog.layout import DatasetPaths, check_dataset_name
+def _settings(command: str, name: str):
+    from app.catalog.layout import check_dataset_name
     from app.config import Settings
 
-    settings = Settings()
     try:
         check_dataset_name(name)
     except ValueError as error:
         raise _fail(command, f"{error}.") from None
-    paths = DatasetPaths(settings.dataset_dir(name))
-    if not paths.exists():
-        raise _fail(
-            command,
-            f"no dataset {name!r} in {settings.data_dir} (manifest.json or "
-            "catalog.duckdb missing); build it with `loupe ingest` or `loupe demo`.",
-        )
-    return settings, paths
+    return Settings()
+
+
+def _open_errors() -> tuple[type[Exception], ...]:
+    """What opening a dataset through the workspace can fail with, said in one sentence."""
+    from app.catalog.hidden import HiddenSetUnknown
+    from app.review.errors import ReviewError
+    from app.workspace import WorkspaceError
+
+    return (WorkspaceError, HiddenSetUnknown, ReviewError)
 
 
 def embed(
@@ -51,29 +52,29 @@ def embed(
     force: Annotated[bool, typer.Option(help="Start over even if embeddings exist.")] = False,
     progress: Progress = True,
 ) -> None:
-    """Compute image and caption embeddings for a dataset (resumable: rerun to continue)."""
-    from app.vectors.embed import EmbedError, embed_dataset
-    from app.vectors.models import Encoders, ModelError
+    """Compute image and caption embeddings for a dataset (resumable: rerun to continue).
+
+    Hidden records (blocklists, suspected-CSAM flags) are never decoded or embedded."""
+    from app.build import embed as embed_visible
+    from app.vectors.embed import EmbedError
+    from app.vectors.models import ModelError
     from app.vectors.store import StoreError
 
-    settings, paths = _dataset("embed", name)
+    settings = _settings("embed", name)
     kinds = tuple(k for k, on in (("image", images), ("caption", captions)) if on)
     if not kinds:
         raise _fail("embed", "nothing to do: both --no-images and --no-captions given.")
-    encoders = Encoders.from_settings(settings)
     try:
-        results = embed_dataset(
-            paths,
-            encoders,
+        results = embed_visible(
+            settings,
+            name,
             kinds=kinds,
             batch_size=batch_size,
             chunk_rows=chunk_rows,
-            max_pixels=settings.max_image_pixels,
-            state_dir=settings.state_dir,
             force=force,
             progress=progress,
         )
-    except (EmbedError, ModelError, StoreError) as error:
+    except (EmbedError, ModelError, StoreError, *_open_errors()) as error:
         raise _fail("embed", error) from None
     for result in results:
         note = f" ({result.note})" if result.note else ""
@@ -100,20 +101,20 @@ def index(
     progress: Progress = True,
 ) -> None:
     """Build the FAISS indexes of a dataset's embeddings, tune them, count duplicates."""
-    from app.vectors.build import build_all
+    from app.build import index as build_index
     from app.vectors.index import IndexFileError
     from app.vectors.store import StoreError
 
-    settings, paths = _dataset("index", name)
+    settings = _settings("index", name)
     try:
-        section = build_all(
-            paths,
+        section = build_index(
+            settings,
+            name,
             flat_threshold=flat_threshold,
-            duplicate_threshold=settings.duplicate_threshold,
             duplicates=duplicates,
             progress=progress,
         )
-    except (StoreError, IndexFileError) as error:
+    except (StoreError, IndexFileError, *_open_errors()) as error:
         raise _fail("index", error) from None
     for kind, entry in section.items():
         if not entry.get("count"):

@@ -215,9 +215,8 @@ class SemanticSearch:
     ) -> tuple[np.ndarray | None, Accept | None]:
         """Small candidate sets are searched exactly; large ones through a DuckDB check."""
         catalog = self.explorer.catalog
-        conditions = self.explorer.conditions(dataset, record_filter)
-        within = self.explorer.restriction(dataset, record_filter)
-        hidden = self.explorer.hidden_positions.get(dataset.name)
+        plan = self.explorer.plan(dataset, record_filter)
+        conditions, within, hidden = plan.conditions, plan.restriction, plan.hidden
         if within is not None:
             passing = catalog.positions_passing(dataset.name, conditions, within)
             return np.fromiter(passing, dtype=np.int64, count=len(passing)), None
@@ -225,7 +224,7 @@ class SemanticSearch:
             candidates = catalog.candidate_positions(dataset.name, conditions, cap=CANDIDATE_CAP)
             if candidates is not None:
                 return np.asarray(candidates, dtype=np.int64), None
-        if not conditions and not hidden:
+        if not conditions and not len(hidden):
             return None, None
 
         def accept(positions: np.ndarray) -> np.ndarray:
@@ -235,7 +234,7 @@ class SemanticSearch:
         return None, accept
 
     def _rows(self, dataset: DatasetHandle, hits: list[Hit]) -> list[dict[str, Any]]:
-        rows = self.explorer.catalog.rows_by_positions(dataset.name, [h.pos for h in hits])
+        rows = self.explorer.rows_at(dataset, [h.pos for h in hits])
         score = {h.pos: h.score for h in hits}
         for row in rows:
             row["knn_score"] = score.get(row["pos"])

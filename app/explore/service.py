@@ -1,25 +1,27 @@
 """Answer one browse request by combining the catalog (DuckDB) and the caption text index.
 
 Routes for HTML and JSON both call this, so a page and its JSON twin can never disagree.
-The safety rules (hidden records, classroom mode) are applied here, once, to every query.
+Every request becomes one :class:`~app.explore.plan.QueryPlan` (conditions, engine,
+restriction); the safety rules — hidden records, classroom mode — are part of every plan, and
+the hidden positions are read from the one object that holds them (``catalog.hidden``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+import pyarrow as pa
 
 from app.catalog.filters import Condition, RecordFilter
 from app.catalog.queries import Catalog, FacetValue, Histogram, histogram_edges
 from app.catalog.schema import FACET_COLUMNS, SCORE_DOMAINS
 from app.config import Settings
 from app.explore.datasets import DatasetHandle
-from app.textsearch.search import supports
-
-# When a text search needs something the text index cannot do (substring match, a random
-# sample, sort by size), DuckDB filters the best text hits; this bounds how many.
-TEXT_FALLBACK_HITS = 10_000
+from app.explore.plan import TEXT_FALLBACK_HITS, PlanCache, QueryPlan
+from app.textsearch.analysis import phrases
 
 
 @dataclass
@@ -42,6 +44,14 @@ class BrowseResult:
 COUNT_CAP = 1_000
 
 
+# A caption search is exported from its text-index hits; past this many, narrow the filters.
+MAX_TEXT_EXPORT = 2_000_000
+
+
+class SelectionTooLarge(ValueError):
+    """An export of a caption search would hold more records than MAX_TEXT_EXPORT."""
+
+
 # Most records a link-status restriction may name (link checks sample; they never cover 10M).
 LINK_RESTRICTION_CAP = 200_000
 
@@ -52,38 +62,61 @@ LinkIds = Callable[[str, Sequence[str], int], list[str]]
 class Explorer:
     catalog: Catalog
     settings: Settings
-    hidden_positions: dict[str, list[int]] = field(default_factory=dict)
     # Sample ids whose last link check gave one of the statuses (the image service's store).
     link_ids: LinkIds | None = None
+    plans: PlanCache = field(default_factory=PlanCache)
 
     # --- safety -------------------------------------------------------------------------------
-    def hide(self, dataset: DatasetHandle, positions: list[int]) -> None:
-        """Replace the set of positions of ``dataset`` no one may see."""
-        unique = sorted(set(positions))
-        self.hidden_positions[dataset.name] = unique
-        self.catalog.set_hidden(dataset.name, unique)
-
-    def safety_conditions(self) -> list[Condition]:
+    @cached_property
+    def _classroom(self) -> list[Condition]:
         if not self.settings.classroom_mode:
             return []
         conditions = [Condition("punsafe", "lte", self.settings.punsafe_threshold)]
-        if self.settings.classroom_words:
-            conditions.append(
-                Condition("caption", "not_matches_words", list(self.settings.classroom_words))
-            )
+        listed = phrases(self.settings.classroom_words)
+        if listed:
+            conditions.append(Condition("caption", "without_words", listed))
         return conditions
 
-    def conditions(
-        self, dataset: DatasetHandle, record_filter: RecordFilter, without: str | None = None
-    ) -> list[Condition]:
-        """The request's conditions plus the ones the server adds (classroom mode, hiding
-        near-duplicates), so every query path applies the same rules."""
-        conditions = record_filter.conditions(without=without) + self.safety_conditions()
+    def safety_conditions(self) -> list[Condition]:
+        """Classroom mode's conditions (records above the punsafe threshold, captions with a
+        listed word or phrase), added to every query of every plan."""
+        return list(self._classroom)
+
+    # --- plans --------------------------------------------------------------------------------
+    def plan(self, dataset: DatasetHandle, record_filter: RecordFilter) -> QueryPlan:
+        """The plan for this filter (made once, then reused while the hidden set stands)."""
+        hidden = self.catalog.hidden.of(dataset.name)  # refuses an unknown hidden set
+        key = (
+            dataset.name,
+            tuple(record_filter.query_items()),
+            self.catalog.hidden.version,
+        )
+        return self.plans.get_or_make(key, lambda: self._make_plan(dataset, record_filter, hidden))
+
+    def _make_plan(
+        self, dataset: DatasetHandle, record_filter: RecordFilter, hidden: Any
+    ) -> QueryPlan:
+        server = self.safety_conditions()
         if record_filter.nodup:
-            conditions.append(Condition("pos", "not_duplicate", dataset.name))
-        return conditions
+            server.append(Condition("pos", "not_duplicate", dataset.name))
+        restriction = self._restriction(dataset, record_filter)
+        conditions = record_filter.conditions() + server
+        if not record_filter.q:
+            engine = "catalog"
+        elif restriction is None and dataset.text().answers(conditions):
+            engine = "text"
+        else:
+            engine = "text_hits"
+        return QueryPlan(
+            dataset=dataset,
+            filter=record_filter,
+            server_conditions=server,
+            engine=engine,
+            restriction=restriction,
+            hidden=hidden,
+        )
 
-    def restriction(self, dataset: DatasetHandle, record_filter: RecordFilter) -> list[int] | None:
+    def _restriction(self, dataset: DatasetHandle, record_filter: RecordFilter) -> list[int] | None:
         """Positions a request is restricted to by filters that are not catalog columns."""
         if not record_filter.link:
             return None
@@ -91,6 +124,33 @@ class Explorer:
             return []
         ids = self.link_ids(dataset.name, list(record_filter.link), LINK_RESTRICTION_CAP)
         return self.catalog.positions_matching(dataset.name, "sample_id", ids)
+
+    def scope(self, plan: QueryPlan) -> list[int] | None:
+        """The positions DuckDB is restricted to for this plan (None: no restriction)."""
+        if plan.engine == "text_hits":
+            return self._best_text_hits(plan)
+        return plan.restriction
+
+    def _best_text_hits(self, plan: QueryPlan) -> list[int]:
+        """The best caption matches (in relevance order) under the conditions the text index
+        can answer, narrowed to the restriction; DuckDB then applies the rest."""
+
+        def search() -> list[int]:
+            text = plan.dataset.text()
+            answerable = [c for c in plan.conditions if text.answers([c])]
+            hits = text.search(
+                plan.words,
+                answerable,
+                sort="relevance",
+                limit=TEXT_FALLBACK_HITS,
+                hidden=plan.hidden.ordered,
+            )
+            if plan.restriction is None:
+                return hits.positions
+            allowed = set(plan.restriction)
+            return [p for p in hits.positions if p in allowed]
+
+        return plan.best_hits(search)
 
     # --- browse -------------------------------------------------------------------------------
     def browse(
@@ -104,27 +164,26 @@ class Explorer:
         after: int | None = None,
         seed: int = 0,
     ) -> BrowseResult:
-        conditions = self.conditions(dataset, record_filter)
-        within = self.restriction(dataset, record_filter)
-        if record_filter.q:
-            if within is None and supports(conditions, sort):
-                return self._text_browse(dataset, record_filter, conditions, sort, limit, offset)
-            return self._text_fallback(
-                dataset, record_filter, conditions, sort, limit, offset, seed, within
-            )
+        plan = self.plan(dataset, record_filter)
+        if plan.engine == "text" and dataset.text().answers(plan.conditions, sort):
+            return self._text_browse(plan, sort, limit, offset)
+        if plan.engine != "catalog":
+            return self._text_hits_browse(plan, sort, limit, offset, seed)
         if sort == "relevance":
             sort = "similarity"
         page = self.catalog.page(
             dataset.name,
-            conditions,
+            plan.conditions,
             sort=sort,
             limit=limit,
             offset=offset,
             after=after,
             seed=seed,
-            within=within,
+            within=plan.restriction,
         )
-        total = self.catalog.count(dataset.name, conditions, within=within, cap=COUNT_CAP)
+        total = self.catalog.count(
+            dataset.name, plan.conditions, within=plan.restriction, cap=COUNT_CAP
+        )
         return BrowseResult(
             rows=page.rows,
             total=total,
@@ -135,34 +194,17 @@ class Explorer:
             total_exact=total <= COUNT_CAP,
         )
 
-    def count(self, dataset: DatasetHandle, record_filter: RecordFilter) -> int:
-        """The exact number of records the grid would page through for this filter."""
-        by_text, within = self.scope(dataset, record_filter)
-        conditions = self.conditions(dataset, record_filter)
-        if by_text:
-            hidden = self.hidden_positions.get(dataset.name, ())
-            return dataset.text().count(record_filter.q or "", conditions, hidden=hidden)
-        return self.catalog.count(dataset.name, conditions, within=within)
-
-    def _text_browse(
-        self,
-        dataset: DatasetHandle,
-        record_filter: RecordFilter,
-        conditions: list[Condition],
-        sort: str,
-        limit: int,
-        offset: int,
-    ) -> BrowseResult:
-        hits = dataset.text().search(
-            record_filter.q or "",
-            conditions,
+    def _text_browse(self, plan: QueryPlan, sort: str, limit: int, offset: int) -> BrowseResult:
+        hits = plan.dataset.text().search(
+            plan.words,
+            plan.conditions,
             sort=sort,
             limit=limit + 1,
             offset=offset,
-            hidden=self.hidden_positions.get(dataset.name, ()),
+            hidden=plan.hidden.ordered,
         )
         positions = hits.positions[:limit]
-        rows = self.catalog.rows_by_positions(dataset.name, positions)
+        rows = self.catalog.rows_by_positions(plan.dataset.name, positions)
         # A search that stopped early knows only a lower bound: ``total`` then means "at
         # least", as the catalog's capped count does, and the page asks /count for the rest.
         total = hits.count if hits.count_exact else min(hits.count, COUNT_CAP + 1)
@@ -175,22 +217,14 @@ class Explorer:
             total_exact=hits.count_exact,
         )
 
-    def _text_fallback(
-        self,
-        dataset: DatasetHandle,
-        record_filter: RecordFilter,
-        conditions: list[Condition],
-        sort: str,
-        limit: int,
-        offset: int,
-        seed: int,
-        within: list[int] | None,
+    def _text_hits_browse(
+        self, plan: QueryPlan, sort: str, limit: int, offset: int, seed: int
     ) -> BrowseResult:
-        positions = self._best_text_hits(dataset, record_filter, within)
+        positions = self._best_text_hits(plan)
         catalog_sort = "similarity" if sort == "relevance" else sort
         page = self.catalog.page(
-            dataset.name,
-            conditions,
+            plan.dataset.name,
+            plan.conditions,
             sort=catalog_sort,
             limit=limit,
             offset=offset,
@@ -201,7 +235,7 @@ class Explorer:
         if sort == "relevance":
             rank = {p: i for i, p in enumerate(positions)}
             rows = sorted(rows, key=lambda row: rank.get(row["pos"], len(rank)))
-        total = self.catalog.count(dataset.name, conditions, within=positions)
+        total = self.catalog.count(plan.dataset.name, plan.conditions, within=positions)
         approximate = len(positions) >= TEXT_FALLBACK_HITS
         notes = (
             [f"Searched within the {TEXT_FALLBACK_HITS:,} best caption matches."]
@@ -218,47 +252,25 @@ class Explorer:
             notes=notes,
         )
 
-    def _best_text_hits(
-        self, dataset: DatasetHandle, record_filter: RecordFilter, within: list[int] | None
-    ) -> list[int]:
-        """The best caption matches (in relevance order), narrowed to ``within`` if given;
-        DuckDB then applies the conditions the text index could not."""
-        supported = [c for c in record_filter.conditions() if c.op not in ("contains",)]
-        hits = dataset.text().search(
-            record_filter.q or "",
-            supported,
-            sort="relevance",
-            limit=TEXT_FALLBACK_HITS,
-            hidden=self.hidden_positions.get(dataset.name, ()),
-        )
-        if within is None:
-            return hits.positions
-        allowed = set(within)
-        return [p for p in hits.positions if p in allowed]
-
     # --- summaries ------------------------------------------------------------------------------
-    def scope(
-        self, dataset: DatasetHandle, record_filter: RecordFilter
-    ) -> tuple[bool, list[int] | None]:
-        """Whether the text index answers alone, else the positions DuckDB is restricted to."""
-        within = self.restriction(dataset, record_filter)
-        if not record_filter.q:
-            return False, within
-        if within is None and supports(self.conditions(dataset, record_filter)):
-            return True, None
-        return False, self._best_text_hits(dataset, record_filter, within)
+    def count(self, dataset: DatasetHandle, record_filter: RecordFilter) -> int:
+        """The exact number of records the grid would page through for this filter."""
+        plan = self.plan(dataset, record_filter)
+        if plan.engine == "text":
+            return dataset.text().count(plan.words, plan.conditions, hidden=plan.hidden.ordered)
+        return self.catalog.count(dataset.name, plan.conditions, within=self.scope(plan))
 
     def facets(
         self, dataset: DatasetHandle, record_filter: RecordFilter, limit: int = 20
     ) -> dict[str, list[FacetValue]]:
-        by_text, within = self.scope(dataset, record_filter)
-        hidden = self.hidden_positions.get(dataset.name, ())
+        plan = self.plan(dataset, record_filter)
+        within = self.scope(plan)
         result: dict[str, list[FacetValue]] = {}
         for column in FACET_COLUMNS:
-            conditions = self.conditions(dataset, record_filter, without=column)
-            if by_text:
+            conditions = plan.conditions_without(column)
+            if plan.engine == "text":
                 pairs, approximate = dataset.text().facet(
-                    record_filter.q or "", column, conditions, limit=limit, hidden=hidden
+                    plan.words, column, conditions, limit=limit, hidden=plan.hidden.ordered
                 )
                 result[column] = [
                     FacetValue(value=v, count=n, approximate=approximate) for v, n in pairs
@@ -272,13 +284,11 @@ class Explorer:
     def histograms(
         self, dataset: DatasetHandle, record_filter: RecordFilter
     ) -> dict[str, Histogram]:
-        by_text, within = self.scope(dataset, record_filter)
-        conditions = self.conditions(dataset, record_filter)
-        if not by_text:
-            return self.catalog.histograms(dataset.name, conditions, within=within)
-        hidden = self.hidden_positions.get(dataset.name, ())
+        plan = self.plan(dataset, record_filter)
+        if plan.engine != "text":
+            return self.catalog.histograms(dataset.name, plan.conditions, within=self.scope(plan))
         counts, approximate = dataset.text().histograms(
-            record_filter.q or "", conditions, hidden=hidden
+            plan.words, plan.conditions, hidden=plan.hidden.ordered
         )
         return {
             score: Histogram(
@@ -290,13 +300,58 @@ class Explorer:
             for score in SCORE_DOMAINS
         }
 
+    def visible_count(self, dataset: DatasetHandle) -> int:
+        """Records anyone may see: not hidden, and not filtered out by classroom mode."""
+        return self.count(dataset, RecordFilter())
+
+    # --- exports ------------------------------------------------------------------------------
+    def export_batches(
+        self,
+        dataset: DatasetHandle,
+        record_filter: RecordFilter,
+        *,
+        batch_rows: int = 10_000,
+        limit: int | None = None,
+    ) -> Iterator[pa.RecordBatch]:
+        """Every record of the grid's selection (its plan: the same conditions, the same text
+        search, the same restriction, hidden records never) as Arrow batches, pos order."""
+        plan = self.plan(dataset, record_filter)
+        conditions, within = plan.conditions, self.scope(plan)
+        if plan.engine == "text":
+            text = dataset.text()
+            count = text.count(plan.words, plan.conditions, hidden=plan.hidden.ordered)
+            if count > MAX_TEXT_EXPORT:
+                raise SelectionTooLarge(
+                    f"the search matches {count:,} records; an export of a caption search "
+                    f"holds at most {MAX_TEXT_EXPORT:,}: narrow the filters"
+                )
+            hits = text.search(
+                plan.words, plan.conditions, limit=max(count, 1), hidden=plan.hidden.ordered
+            )
+            # The text index applied the conditions; DuckDB re-checks only the hidden set.
+            conditions, within = [], hits.positions
+        return self.catalog.export_batches(
+            dataset.name, conditions, within=within, batch_rows=batch_rows, limit=limit
+        )
+
     # --- single records -------------------------------------------------------------------------
     def record(self, dataset: DatasetHandle, sample_id: str) -> dict[str, Any] | None:
         """The full row, or None when absent, hidden, or filtered out by classroom mode."""
-        row = self.catalog.record(dataset.name, sample_id)
-        if row is None:
-            return None
+        rows = self.records(dataset, [sample_id])
+        return rows[0] if rows else None
+
+    def records(self, dataset: DatasetHandle, sample_ids: Sequence[str]) -> list[dict[str, Any]]:
+        """Full rows in the order asked; absent, hidden and classroom-filtered ones left out."""
+        return self._safe(dataset, self.catalog.rows_by_ids(dataset.name, sample_ids))
+
+    def rows_at(self, dataset: DatasetHandle, positions: Sequence[int]) -> list[dict[str, Any]]:
+        """Card rows at ``positions`` in that order; hidden and classroom-filtered ones left
+        out (for answers found elsewhere: nearest neighbours, the map's picks)."""
+        return self._safe(dataset, self.catalog.rows_by_positions(dataset.name, positions))
+
+    def _safe(self, dataset: DatasetHandle, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         safety = self.safety_conditions()
-        if safety and not self.catalog.positions_passing(dataset.name, safety, [row["pos"]]):
-            return None
-        return row
+        if not safety or not rows:
+            return rows
+        passing = self.catalog.positions_passing(dataset.name, safety, [r["pos"] for r in rows])
+        return [row for row in rows if row["pos"] in passing]

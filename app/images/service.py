@@ -4,6 +4,11 @@ Order of sources for a record: the dataset's local store (folder or tar shards),
 when ``remote_images`` is on and the record has a URL, the guarded remote fetcher. Whatever
 the source, the bytes are decoded and re-encoded here and cached as JPEG; when there is nothing
 to show, ``image_or_placeholder`` returns a placeholder that says why.
+
+Hidden records are never read, decoded or fetched: the service is given the catalog's hidden
+positions (app.catalog.hidden) and refuses a record that is hidden, or that it cannot place
+(no position, or a dataset whose hidden set is unknown), with :class:`RecordHidden` — before
+looking for a single byte. The routes 404 earlier still; this is the guard no caller can miss.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+from app.catalog.hidden import HiddenPositions, HiddenSetUnknown
 from app.catalog.layout import DatasetPaths
 from app.images.addresses import Resolver, system_resolver
 from app.images.decode import MEDIA_TYPE, ImageRefused, decode_image, encode_jpeg, resize_to
@@ -43,6 +49,10 @@ SIZE_NAMES: tuple[str, ...] = ("thumb", "display")
 _KEY_LOCKS = 64
 
 
+class RecordHidden(LookupError):
+    """The record is hidden (or cannot be shown to be visible): no pixels are looked for."""
+
+
 @dataclass(frozen=True)
 class ImageResult:
     content: bytes
@@ -58,10 +68,12 @@ class ImageService:
         self,
         settings: Settings,
         *,
+        hidden: HiddenPositions,
         resolver: Resolver = system_resolver,
         fetcher: RemoteFetcher | None = None,
     ) -> None:
         self.settings = settings
+        self.hidden = hidden
         self.cache = ThumbnailCache(settings.thumbnail_cache_dir, settings.thumbnail_cache_bytes)
         self.links = LinkStatusStore(settings.state_dir / "linkstatus.sqlite3")
         self._resolver = resolver
@@ -148,6 +160,7 @@ class ImageService:
     ) -> ImageResult | str:
         if size not in SIZE_NAMES:
             raise ValueError(f"unknown image size {size!r}")
+        self._refuse_hidden(paths.name, record)
         if record.get("sample_id") is None:
             return "no_image"
         store = self.store_for(paths)
@@ -242,6 +255,15 @@ class ImageService:
             return self._result(wanted, fingerprint, variant, "remote")
 
     # -- helpers -------------------------------------------------------------------------
+
+    def _refuse_hidden(self, dataset: str, record: Mapping[str, Any]) -> None:
+        position = record.get("pos")
+        try:
+            hidden = position is None or self.hidden.is_hidden(dataset, int(position))
+        except HiddenSetUnknown:
+            hidden = True
+        if hidden:
+            raise RecordHidden(f"{dataset}: record {record.get('sample_id')!r} is not shown")
 
     def _open_store(self, paths: DatasetPaths) -> ImageStore | None:
         return open_image_store(paths, self.settings.state_dir)

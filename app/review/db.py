@@ -20,10 +20,13 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Literal, get_args
 
 DB_FILE_NAME = "review.sqlite3"
 
-CATEGORIES: tuple[str, ...] = (
+# The flag categories and statuses: the database's CHECK constraints, the routes' parameters
+# and the templates' choices all come from these two.
+Category = Literal[
     "suspected_csam",
     "sexual",
     "violence",
@@ -31,8 +34,10 @@ CATEGORIES: tuple[str, ...] = (
     "copyright_watermark",
     "hateful",
     "other",
-)
-STATUSES: tuple[str, ...] = ("open", "confirmed", "dismissed")
+]
+FlagStatus = Literal["open", "confirmed", "dismissed"]
+CATEGORIES: tuple[str, ...] = get_args(Category)
+STATUSES: tuple[str, ...] = get_args(FlagStatus)
 ROLES: tuple[str, ...] = ("viewer", "reviewer", "admin")
 
 

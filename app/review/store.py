@@ -61,7 +61,8 @@ class ReviewStore:
         state_dir = Path(settings.state_dir)
         state_dir.mkdir(parents=True, exist_ok=True)
         db = Database.open(review_db_path(state_dir), clock=clock)
-        secret = load_or_create_secret_key(state_dir, settings.secret_key)
+        configured = settings.secret_key.get_secret_value() if settings.secret_key else None
+        secret = load_or_create_secret_key(state_dir, configured)
         limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
         return cls(
             db,

@@ -15,11 +15,12 @@ import duckdb
 import tantivy
 from tqdm import tqdm
 
-from app.catalog.schema import SAMPLE_RATE
+from app.catalog.schema import FACET_COLUMNS, SAMPLE_RATE, SCORE_COLUMNS, SIZE_COLUMNS
 
-FLOAT_FIELDS: tuple[str, ...] = ("similarity", "punsafe", "pwatermark", "aesthetic")
-INT_FIELDS: tuple[str, ...] = ("width", "height")
-KEYWORD_FIELDS: tuple[str, ...] = ("language", "domain", "license")
+FLOAT_FIELDS: tuple[str, ...] = SCORE_COLUMNS
+INT_FIELDS: tuple[str, ...] = SIZE_COLUMNS
+KEYWORD_FIELDS: tuple[str, ...] = FACET_COLUMNS
+CAPTION_FIELD = "caption"
 BATCH_ROWS = 50_000
 # ``block`` = pos >> BLOCK_BITS: a search in the catalog's order (similarity, highest first)
 # tries the first blocks before all of them, and a block's postings list drives the
@@ -33,7 +34,10 @@ BLOCK_FIELD = "block"
 
 def text_schema() -> tantivy.Schema:
     builder = tantivy.SchemaBuilder()
-    builder.add_text_field("caption", stored=False, tokenizer_name="default", index_option="freq")
+    # Positions, for phrases: classroom words such as "red bicycle" and quoted searches.
+    builder.add_text_field(
+        CAPTION_FIELD, stored=False, tokenizer_name="default", index_option="position"
+    )
     builder.add_unsigned_field("pos", stored=False, indexed=True, fast=True)
     builder.add_unsigned_field(BLOCK_FIELD, stored=False, indexed=True, fast=False)
     builder.add_unsigned_field(SAMPLED_FIELD, stored=False, indexed=True, fast=False)

@@ -1,40 +1,58 @@
 """Caption search with filters, answered by the tantivy index alone.
 
 The structured filters of :mod:`app.catalog.filters` are translated into tantivy queries on
-the fast fields stored beside the captions. Filters tantivy cannot express (substring match,
-classroom word lists) raise :class:`Unsupported`, and the caller falls back to DuckDB over
-the best text hits.
+the fast fields stored beside the captions: the operator table there names, for each operator,
+the translation this module builds (``_TRANSLATIONS``), or none. Filters tantivy cannot
+express (substring match, hiding duplicates) raise :class:`Unsupported`, and the explorer's
+plan lets DuckDB answer over the best text hits instead.
 """
 
 from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import tantivy
 
-from app.catalog.filters import Condition
-from app.catalog.schema import HISTOGRAM_BINS, SAMPLE_RATE, SCORE_DOMAINS
+from app.catalog.filters import OPERATORS, Condition, Phrases, TextTranslation
+from app.catalog.schema import HISTOGRAM_BINS, SAMPLE_RATE, SCORE_COLUMNS, SCORE_DOMAINS
 from app.textsearch.index import (
     BLOCK_FIELD,
+    CAPTION_FIELD,
     FLOAT_FIELDS,
     INT_FIELDS,
     KEYWORD_FIELDS,
     SAMPLED_FIELD,
 )
 
-ORDER_FIELDS: tuple[str, ...] = ("similarity", "aesthetic", "punsafe", "pwatermark")
+# Besides relevance, the text index orders by any score (each is a fast field).
+ORDER_FIELDS: tuple[str, ...] = SCORE_COLUMNS
+
+# The columns each translation applies to in the text index.
+_FIELDS: dict[str, tuple[str, ...]] = {
+    "at_least": FLOAT_FIELDS + INT_FIELDS,
+    "at_most": FLOAT_FIELDS + INT_FIELDS,
+    "term": KEYWORD_FIELDS,
+    "any_term": KEYWORD_FIELDS,
+    "without_phrases": (CAPTION_FIELD,),
+}
 
 
-TEXT_OPERATORS: frozenset[str] = frozenset({"gte", "lte", "eq", "in", "not_matches_words"})
+def translation(condition: Condition) -> TextTranslation | None:
+    """How the text index answers ``condition``, or None when it cannot."""
+    text = OPERATORS[condition.op].text
+    return text if text is not None and condition.column in _FIELDS[text] else None
 
 
 def supports(conditions: Sequence[Condition], sort: str = "relevance") -> bool:
     """Whether the text index can answer these conditions and this sort on its own."""
-    return sort in ("relevance", *ORDER_FIELDS) and all(c.op in TEXT_OPERATORS for c in conditions)
+    return sort in ("relevance", *ORDER_FIELDS) and all(
+        translation(c) is not None for c in conditions
+    )
 
 
 class Unsupported(Exception):
@@ -74,6 +92,8 @@ class TextIndex:
         # Indexes built before these fields existed are answered without the shortcuts.
         self._has_blocks = self._has_field(BLOCK_FIELD)
         self._has_sample = self._has_field(SAMPLED_FIELD)
+        self._has_positions = self._phrases_work()
+        self._hidden_cache: tuple[Sequence[int], tantivy.Query] | None = None
 
     def _has_field(self, name: str) -> bool:
         try:
@@ -81,6 +101,24 @@ class TextIndex:
         except ValueError:
             return False
         return True
+
+    def _phrases_work(self) -> bool:
+        """Whether the caption field has positions (phrase queries); older indexes lack them."""
+        phrase = tantivy.Query.phrase_query(self._schema, CAPTION_FIELD, ["a", "b"])
+        try:
+            self._searcher().search(phrase, 1)
+        except ValueError:
+            return False
+        return True
+
+    def answers(self, conditions: Sequence[Condition], sort: str = "relevance") -> bool:
+        """Whether this index can answer these conditions and this sort on its own."""
+        if not supports(conditions, sort):
+            return False
+        return self._has_positions or not any(
+            translation(c) == "without_phrases" and any(len(p) > 1 for p in c.value)
+            for c in conditions
+        )
 
     def _searcher(self) -> tantivy.Searcher:
         searcher = getattr(self._local, "searcher", None)
@@ -277,47 +315,81 @@ class TextIndex:
             # language would otherwise add that language's idf to the caption's BM25 score.
             filtered = tantivy.Query.const_score_query(self._condition(condition), 0.0)
             parts.append((tantivy.Occur.Must, filtered))
-        if hidden:
-            parts.append(
-                (
-                    tantivy.Occur.MustNot,
-                    tantivy.Query.term_set_query(self._schema, "pos", [int(p) for p in hidden]),
-                )
-            )
+        if len(hidden):
+            parts.append((tantivy.Occur.MustNot, self._hidden_query(hidden)))
         return tantivy.Query.boolean_query(parts)
 
+    def _hidden_query(self, hidden: Sequence[int]) -> tantivy.Query:
+        """The exclusion of the hidden positions, built once per hidden set (the caller hands
+        the same sequence object until the set changes; it is kept, so its id stays unique)."""
+        cached = self._hidden_cache
+        if cached is not None and cached[0] is hidden:
+            return cached[1]
+        positions = hidden.tolist() if hasattr(hidden, "tolist") else [int(p) for p in hidden]
+        query = tantivy.Query.term_set_query(self._schema, "pos", positions)
+        self._hidden_cache = (hidden, query)
+        return query
+
     def _condition(self, condition: Condition) -> tantivy.Query:
-        column, op, value = condition.column, condition.op, condition.value
-        if column in FLOAT_FIELDS or column in INT_FIELDS:
-            field_type = (
-                tantivy.FieldType.Float if column in FLOAT_FIELDS else (tantivy.FieldType.Unsigned)
-            )
-            value = float(value) if column in FLOAT_FIELDS else max(int(value), 0)
-            if op == "gte":
-                return tantivy.Query.range_query(self._schema, column, field_type, value, None)
-            if op == "lte":
-                return tantivy.Query.range_query(self._schema, column, field_type, None, value)
-        if column in KEYWORD_FIELDS:
-            if op == "eq":
-                return tantivy.Query.term_query(self._schema, column, value)
-            if op == "in":
-                # Term queries, not a term set: a term set first fills a bitset of every
-                # document holding one of the values (~7 ms for a common language at 10M
-                # rows, even when the caption words match only a few documents); term
-                # postings are only read as far as the intersection needs them.
-                terms = [tantivy.Query.term_query(self._schema, column, v) for v in value]
-                if len(terms) == 1:
-                    return terms[0]
-                return tantivy.Query.boolean_query([(tantivy.Occur.Should, t) for t in terms])
-        if column == "caption" and op == "not_matches_words":
-            words = [w.lower() for w in value if w.strip()]
-            return tantivy.Query.boolean_query(
-                [
-                    (tantivy.Occur.Must, tantivy.Query.all_query()),
-                    (
-                        tantivy.Occur.MustNot,
-                        tantivy.Query.term_set_query(self._schema, "caption", words),
-                    ),
-                ]
-            )
-        raise Unsupported(f"{op} on {column}")
+        text = translation(condition)
+        if text is None:
+            raise Unsupported(f"{condition.op} on {condition.column}")
+        return _TRANSLATIONS[text](self._schema, condition.column, condition.value)
+
+
+def _number(column: str, value: object) -> tuple[tantivy.FieldType, float | int]:
+    if column in FLOAT_FIELDS:
+        return tantivy.FieldType.Float, float(value)  # type: ignore[arg-type]
+    return tantivy.FieldType.Unsigned, max(int(value), 0)  # type: ignore[call-overload]
+
+
+def _at_least(schema: tantivy.Schema, column: str, value: object) -> tantivy.Query:
+    field_type, number = _number(column, value)
+    return tantivy.Query.range_query(schema, column, field_type, number, None)
+
+
+def _at_most(schema: tantivy.Schema, column: str, value: object) -> tantivy.Query:
+    field_type, number = _number(column, value)
+    return tantivy.Query.range_query(schema, column, field_type, None, number)
+
+
+def _term(schema: tantivy.Schema, column: str, value: object) -> tantivy.Query:
+    return tantivy.Query.term_query(schema, column, value)
+
+
+def _any_term(schema: tantivy.Schema, column: str, values: object) -> tantivy.Query:
+    # Term queries, not a term set: a term set first fills a bitset of every document
+    # holding one of the values (~7 ms for a common language at 10M rows, even when the
+    # caption words match only a few documents); term postings are only read as far as the
+    # intersection needs them.
+    terms = [tantivy.Query.term_query(schema, column, v) for v in values]  # type: ignore[attr-defined]
+    if not terms:
+        return tantivy.Query.boolean_query([(tantivy.Occur.MustNot, tantivy.Query.all_query())])
+    if len(terms) == 1:
+        return terms[0]
+    return tantivy.Query.boolean_query([(tantivy.Occur.Should, t) for t in terms])
+
+
+def _without_phrases(schema: tantivy.Schema, column: str, phrases: Phrases) -> tantivy.Query:
+    """Every caption but those holding one of the phrases (tokens from app.textsearch.analysis,
+    the field's own analyzer): a term for one token, a phrase query for several."""
+    listed = [
+        tantivy.Query.term_query(schema, column, phrase[0])
+        if len(phrase) == 1
+        else tantivy.Query.phrase_query(schema, column, list(phrase))
+        for phrase in phrases
+        if phrase
+    ]
+    return tantivy.Query.boolean_query(
+        [(tantivy.Occur.Must, tantivy.Query.all_query())]
+        + [(tantivy.Occur.MustNot, query) for query in listed]
+    )
+
+
+_TRANSLATIONS: dict[str, Callable[[tantivy.Schema, str, Any], tantivy.Query]] = {
+    "at_least": _at_least,
+    "at_most": _at_most,
+    "term": _term,
+    "any_term": _any_term,
+    "without_phrases": _without_phrases,
+}

@@ -6,6 +6,10 @@ or a full disk loses at most the chunk in progress; a rerun skips the chunks alr
 The work folder also records the model and catalog build it belongs to: a rerun with another
 model, chunk size or catalog starts over instead of mixing vectors. When every chunk is there
 they are joined into ``<kind>.npy`` / ``<kind>.pos.npy`` (see ``store``) and the folder goes.
+
+Rows come from ``rows``, the workspace's reader of *visible* rows (app.workspace): a record
+hidden by a flag or a blocklist is never decoded or embedded, and one hidden while a run is
+going on is left out from the next chunk on.
 """
 
 from __future__ import annotations
@@ -26,7 +30,6 @@ from tqdm import tqdm
 
 from app.catalog.layout import DatasetPaths
 from app.catalog.manifest import read_manifest
-from app.catalog.rowstore import RowStore
 from app.images.decode import ImageRefused, decode_image
 from app.images.stores import ImageStore, StoreError, open_image_store
 from app.vectors import store
@@ -36,6 +39,11 @@ DEFAULT_CHUNK_ROWS = 1024
 DEFAULT_BATCH_SIZE = 32
 MAX_CAPTION_CHARS = 2000  # the text model reads 256 tokens; longer text only costs time
 DECODE_TARGET = 448  # JPEG draft size: twice CLIP's 224 input, decoded at reduced scale
+
+
+# rows(positions, columns) -> the visible rows among ``positions``, in order.
+RowReader = Callable[[Sequence[int], Sequence[str]], list[dict[str, Any]]]
+EMBED_COLUMNS: tuple[str, ...] = ("pos", "sample_id", "image_path", "caption")
 
 
 class EmbedError(Exception):
@@ -59,6 +67,7 @@ def embed_dataset(
     paths: DatasetPaths,
     encoders: Encoders,
     *,
+    rows: RowReader,
     kinds: Sequence[str] = store.KINDS,
     batch_size: int = DEFAULT_BATCH_SIZE,
     chunk_rows: int = DEFAULT_CHUNK_ROWS,
@@ -99,6 +108,7 @@ def embed_dataset(
             clip = encoders.clip()
             job = _Job(
                 paths,
+                rows,
                 "image",
                 clip.fingerprint,
                 clip.dim,
@@ -117,6 +127,7 @@ def embed_dataset(
             text = encoders.text()
             job = _Job(
                 paths,
+                rows,
                 "caption",
                 text.label,
                 text.dim,
@@ -144,6 +155,7 @@ ChunkEncoder = Callable[[list[dict[str, Any]]], tuple[np.ndarray, np.ndarray, in
 @dataclass
 class _Job:
     paths: DatasetPaths
+    read_rows: RowReader
     kind: str
     model_id: str  # changes whenever the vectors would (see ClipModel.fingerprint)
     dim: int
@@ -190,7 +202,6 @@ class _Job:
         done = _done_chunks(work)
         skipped = sum(int(_chunk_skipped(work, i)) for i in done)
         new = 0
-        row_store = RowStore(self.paths.rows)
         with (
             tqdm(
                 total=self.row_count,
@@ -207,13 +218,14 @@ class _Job:
                 if max_chunks is not None and new >= max_chunks:
                     break
                 low = index * self.chunk_rows
-                records = _records(row_store, low, min(low + self.chunk_rows, self.row_count))
+                high = min(low + self.chunk_rows, self.row_count)
+                records = self.read_rows(range(low, high), EMBED_COLUMNS)
                 vectors, positions, missing = self.encode(records)
                 _save_chunk(work, index, vectors, positions, missing)
                 done.add(index)
                 skipped += missing
                 new += 1
-                bar.update(len(records))
+                bar.update(high - low)
         embedded = sum(_chunk_count(work, i) for i in done)
         if len(done) < total:
             return EmbedResult(
@@ -250,11 +262,6 @@ class _Job:
             total,
             time.perf_counter() - started,
         )
-
-
-def _records(row_store: RowStore, low: int, high: int) -> list[dict[str, Any]]:
-    rows = row_store.rows(range(low, high), ["pos", "sample_id", "image_path", "caption"])
-    return [rows[p] for p in sorted(rows)]
 
 
 def _prepare_work(work: Path, identity: dict[str, Any], *, fresh: bool) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import re
 import time
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -108,9 +109,14 @@ def find_shards(root: Path) -> list[Shard]:
 
 
 def import_precomputed(
-    source_root: Path, dataset: DatasetPaths, *, progress: bool = True
+    source_root: Path,
+    dataset: DatasetPaths,
+    *,
+    hidden: Collection[int],
+    progress: bool = True,
 ) -> dict[str, Any]:
-    """Check and import ``source_root``'s image embeddings into ``dataset``'s vectors.
+    """Check and import ``source_root``'s image embeddings into ``dataset``'s vectors; the
+    vectors of ``hidden`` positions (the workspace's hidden set) are left out.
 
     Returns a summary (also stored in ``manifest.parts["vectors"]["precomputed"]``). Run
     ``loupe index NAME`` (``app.vectors.build.build_all``) afterwards to search them.
@@ -124,6 +130,10 @@ def import_precomputed(
     for shard in shards:
         _spot_check(rows, shard, offsets[shard.number])
     kept = {s.number: _positions(lookup, offsets[s.number], s.rows) for s in shards}
+    if hidden:
+        hidden_array = np.fromiter(hidden, dtype=np.int64, count=len(hidden))
+        for positions in kept.values():
+            positions[np.isin(positions, hidden_array)] = -1
     count = int(sum(int((p >= 0).sum()) for p in kept.values()))
     dim = shards[0].dim
     with tqdm(

@@ -8,8 +8,8 @@ from typing import Any
 from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
-from app.deps import DatasetDep, DatasetsDep, ExplorerDep, FilterDep, SettingsDep
 from app.web.browse import Answer, effective_sort, run_browse
+from app.web.deps import DatasetDep, DatasetsDep, ExplorerDep, FilterDep, SettingsDep
 from app.web.params import PageDep, PageParams, SearchDep, SearchParams
 from app.web.render import url_with
 

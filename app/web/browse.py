@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import urlsplit
 
 from anyio import to_thread
 from fastapi import APIRouter, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse
 
 from app.catalog.filters import RecordFilter
-from app.deps import DatasetDep, ExplorerDep, FilterDep, SettingsDep
 from app.explore.datasets import DatasetHandle
 from app.explore.semantic import SemanticSearch
 from app.explore.service import BrowseResult, Explorer
+from app.web.deps import DatasetDep, ExplorerDep, FilterDep, SemanticDep
 from app.web.params import PageDep, PageParams, SearchDep, SearchParams
+from app.web.redirects import safe_next
 from app.web.render import render
 
 router = APIRouter(tags=["pages"])
@@ -45,8 +45,8 @@ async def run_browse(
     search: SearchParams,
 ) -> Answer:
     """The one query path behind the grid, /api/records and /api/search."""
-    explorer: Explorer = request.app.state.explorer
-    semantic: SemanticSearch = request.app.state.semantic
+    explorer: Explorer = request.app.state.workspace.explorer
+    semantic: SemanticSearch = request.app.state.workspace.semantic
     if search.like is not None:
         like = await to_thread.run_sync(lambda: explorer.record(dataset, search.like))
         if like is None:
@@ -92,6 +92,7 @@ async def browse_page(
     request: Request,
     dataset: DatasetDep,
     explorer: ExplorerDep,
+    semantic: SemanticDep,
     record_filter: FilterDep,
     params: PageDep,
     search: SearchDep,
@@ -109,7 +110,7 @@ async def browse_page(
             "result": answer.result,
             "like": answer.like,
             "facets": facets,
-            "meaning": request.app.state.semantic.status(dataset),
+            "meaning": semantic.status(dataset),
         },
         partial="partials/_results.html",
     )
@@ -144,13 +145,9 @@ async def histograms_partial(
 
 @router.post("/prefs/blur", summary="Turn blurring of unsafe images off or on for this session")
 async def set_blur(
-    settings: SettingsDep,
     blur: str = Form(..., pattern="^(on|off)$"),
     back: str = Form("/", max_length=2000),
 ):
-    # Only same-site paths are followed back, never another host.
-    parts = urlsplit(back)
-    target = back if (not parts.scheme and not parts.netloc and back.startswith("/")) else "/"
-    response = RedirectResponse(target, status_code=303)
+    response = RedirectResponse(safe_next(back), status_code=303)
     response.set_cookie("loupe_blur", blur, httponly=True, samesite="lax")
     return response

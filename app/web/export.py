@@ -22,10 +22,8 @@ from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Query
 from fastapi.responses import StreamingResponse
 
-from app.catalog.filters import Condition, RecordFilter
-from app.deps import DatasetDep, ExplorerDep, FilterDep
-from app.explore.datasets import DatasetHandle
-from app.explore.service import Explorer
+from app.explore.service import SelectionTooLarge
+from app.web.deps import DatasetDep, ExplorerDep, FilterDep
 
 router = APIRouter(tags=["export"])
 
@@ -36,35 +34,6 @@ MEDIA_TYPES: dict[str, str] = {
     "jsonl": "application/x-ndjson; charset=utf-8",
 }
 BATCH_ROWS = 20_000
-# A caption search is exported from its text-index hits; past this many, narrow the filters.
-MAX_TEXT_HITS = 2_000_000
-
-
-def export_scope(
-    explorer: Explorer, dataset: DatasetHandle, record_filter: RecordFilter
-) -> tuple[list[Condition], list[int] | None]:
-    """The conditions and the position restriction that select exactly the grid's records.
-
-    Mirrors ``Explorer``'s own choice (``scope``): a caption search the text index can
-    answer alone is exported from all its hits (the grid's total is their count); otherwise
-    DuckDB applies the conditions within the explorer's restriction.
-    """
-    by_text, within = explorer.scope(dataset, record_filter)
-    if not by_text:
-        return explorer.conditions(dataset, record_filter), within
-    conditions = explorer.conditions(dataset, record_filter)
-    hidden = explorer.hidden_positions.get(dataset.name, ())
-    text = dataset.text()
-    count = text.count(record_filter.q or "", conditions, hidden=hidden)
-    if count > MAX_TEXT_HITS:
-        raise HTTPException(
-            status_code=400,
-            detail=f"the search matches {count:,} records; an export of a caption search "
-            f"holds at most {MAX_TEXT_HITS:,}: narrow the filters",
-        )
-    hits = text.search(record_filter.q or "", conditions, limit=max(count, 1), hidden=hidden)
-    # The text index applied the conditions already; DuckDB only re-checks the hidden set.
-    return [], hits.positions
 
 
 def csv_chunks(batches: Iterator[pa.RecordBatch]) -> Iterator[bytes]:
@@ -157,16 +126,18 @@ async def export_selection(
     ] = None,
 ) -> StreamingResponse:
     def start() -> Iterator[bytes]:
-        conditions, within = export_scope(explorer, dataset, record_filter)
-        batches = explorer.catalog.export_batches(
-            dataset.name, conditions, within=within, batch_rows=BATCH_ROWS, limit=limit
+        batches = explorer.export_batches(
+            dataset, record_filter, batch_rows=BATCH_ROWS, limit=limit
         )
         chunks = ENCODERS[file_format](batches)
         # The query runs (and fails, with a clear error page) before the response starts.
         first = next(chunks, b"")
         return _prepend(first, chunks)
 
-    body = await to_thread.run_sync(start)
+    try:
+        body = await to_thread.run_sync(start)
+    except SelectionTooLarge as error:
+        raise HTTPException(status_code=400, detail=str(error)) from None
     extension = file_format
     return StreamingResponse(
         body,

@@ -8,15 +8,14 @@ here exactly as on its record page, because the row is looked up through the sam
 
 from __future__ import annotations
 
-import threading
 from typing import Annotated, Literal
 
 from anyio import CapacityLimiter, to_thread
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Request
+from fastapi import APIRouter, Header, HTTPException, Path, Request
 from fastapi.responses import Response
 
-from app.deps import DatasetDep, ExplorerDep
-from app.images.service import ImageResult, ImageService
+from app.images.service import ImageResult, RecordHidden
+from app.web.deps import DatasetDep, ExplorerDep, ImagesDep
 
 router = APIRouter(tags=["images"])
 
@@ -24,25 +23,9 @@ router = APIRouter(tags=["images"])
 # browser that saw it; revalidation with the ETag is cheap (a 304 with no body).
 CACHE_IMAGE = "private, max-age=300"
 CACHE_PLACEHOLDER = "private, max-age=30"  # a fetch may succeed later, a store may appear
-_service_lock = threading.Lock()
 
 SampleId = Path(..., max_length=200, description="The record's sample id in its dataset.")
 SizeParam = Path(..., description="thumb (grid) or display (record page).")
-
-
-def get_image_service(request: Request) -> ImageService:
-    """The app's ImageService; made on first use if the lifespan did not make one."""
-    service = getattr(request.app.state, "images", None)
-    if service is None:
-        with _service_lock:
-            service = getattr(request.app.state, "images", None)
-            if service is None:
-                service = ImageService(request.app.state.settings)
-                request.app.state.images = service
-    return service
-
-
-ImageServiceDep = Annotated[ImageService, Depends(get_image_service)]
 
 
 def image_limiter(request: Request) -> CapacityLimiter:
@@ -83,7 +66,7 @@ async def record_image(
     request: Request,
     dataset: DatasetDep,
     explorer: ExplorerDep,
-    service: ImageServiceDep,
+    service: ImagesDep,
     size: Literal["thumb", "display"] = SizeParam,
     sample_id: str = SampleId,
     if_none_match: Annotated[str | None, Header()] = None,
@@ -91,7 +74,12 @@ async def record_image(
     row = await to_thread.run_sync(lambda: explorer.record(dataset, sample_id))
     if row is None:
         raise HTTPException(status_code=404, detail=f"no record {sample_id!r} in {dataset.name}")
-    result = await to_thread.run_sync(
-        service.image_or_placeholder, dataset.paths, row, size, limiter=image_limiter(request)
-    )
+    try:
+        result = await to_thread.run_sync(
+            service.image_or_placeholder, dataset.paths, row, size, limiter=image_limiter(request)
+        )
+    except RecordHidden:  # hidden between the lookup and the read
+        raise HTTPException(
+            status_code=404, detail=f"no record {sample_id!r} in {dataset.name}"
+        ) from None
     return image_response(result, if_none_match)

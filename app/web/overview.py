@@ -9,19 +9,19 @@ from anyio import to_thread
 from fastapi import APIRouter, Request
 
 from app.catalog.filters import RecordFilter
-from app.deps import DatasetDep, ExplorerDep
 from app.explore.datasets import DatasetHandle
-from app.explore.service import Explorer
+from app.web.deps import DatasetDep, WorkspaceDep
 from app.web.render import render
+from app.workspace import Workspace
 
 router = APIRouter(tags=["pages"])
 
 
-def overview_data(request: Request, dataset: DatasetHandle, explorer: Explorer) -> dict[str, Any]:
-    everything = RecordFilter()
-    facets = explorer.facets(dataset, everything, limit=12)
-    visible = explorer.catalog.count(dataset.name, explorer.conditions(dataset, everything))
-    rot = request.app.state.images.links.rot_stats(dataset.name, top_domains=15)
+def overview_data(workspace: Workspace, dataset: DatasetHandle) -> dict[str, Any]:
+    explorer = workspace.explorer
+    facets = explorer.facets(dataset, RecordFilter(), limit=12)
+    visible = explorer.visible_count(dataset)
+    rot = workspace.images.links.rot_stats(dataset.name, top_domains=15)
     manifest = dataset.manifest
     return {
         "name": dataset.name,
@@ -29,7 +29,7 @@ def overview_data(request: Request, dataset: DatasetHandle, explorer: Explorer) 
         "description": manifest.description,
         "rows": manifest.row_count,
         "visible_rows": visible,
-        "hidden_rows": len(explorer.hidden_positions.get(dataset.name, ())),
+        "hidden_rows": workspace.catalog.hidden.count(dataset.name),
         "source_format": manifest.source_format,
         "source_files": manifest.source_files,
         "column_mapping": manifest.column_mapping,
@@ -47,16 +47,16 @@ def overview_data(request: Request, dataset: DatasetHandle, explorer: Explorer) 
             "by_domain": [{**asdict(d), "share_alive": d.share_alive} for d in rot.by_domain],
         },
         "parts": manifest.parts,
-        "flags": request.app.state.review.flags.counts_by_category(dataset.name),
+        "flags": workspace.review.flags.counts_by_category(dataset.name),
     }
 
 
 @router.get("/overview", summary="What a dataset holds, how it was built, its link rot")
-async def overview_page(request: Request, dataset: DatasetDep, explorer: ExplorerDep):
-    data = await to_thread.run_sync(lambda: overview_data(request, dataset, explorer))
+async def overview_page(request: Request, dataset: DatasetDep, workspace: WorkspaceDep):
+    data = await to_thread.run_sync(lambda: overview_data(workspace, dataset))
     return render(request, "pages/overview.html", {"dataset": dataset, "overview": data})
 
 
 @router.get("/api/overview", tags=["api"], summary="JSON twin of /overview")
-async def overview_api(request: Request, dataset: DatasetDep, explorer: ExplorerDep):
-    return await to_thread.run_sync(lambda: overview_data(request, dataset, explorer))
+async def overview_api(dataset: DatasetDep, workspace: WorkspaceDep):
+    return await to_thread.run_sync(lambda: overview_data(workspace, dataset))

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from fastapi import Depends, HTTPException, Query
 
-from app.deps import SettingsDep
+from app.web.deps import SettingsDep
 
 SortParam = Literal[
     "relevance", "similarity", "aesthetic", "punsafe", "pwatermark", "size", "random"

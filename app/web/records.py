@@ -6,7 +6,7 @@ from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Path, Request
 
 from app.catalog.schema import COLUMNS, SCORE_COLUMNS
-from app.deps import DatasetDep, ExplorerDep, ReviewDep, UserDep
+from app.web.deps import DatasetDep, ExplorerDep, ReviewDep, UserDep
 from app.web.render import render
 
 router = APIRouter(tags=["pages"])

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -11,9 +12,31 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 
-from app.catalog.schema import BY_NAME
+from app.catalog.schema import BY_NAME, LINK_STATUSES, SCORES, SORT_LABELS
 from app.config import Settings
 from app.review.flags import CATEGORY_LABELS
+
+
+@dataclass(frozen=True)
+class PageSettings:
+    """The settings pages show or act on, and nothing else: templates never see the whole
+    Settings object (its secret key, its file paths)."""
+
+    punsafe_threshold: float
+    classroom_mode: bool
+    classroom_words: int  # how many words are listed (the words themselves are not shown)
+    thumbnail_size: int
+    duplicate_threshold: float
+
+    @classmethod
+    def of(cls, settings: Settings) -> PageSettings:
+        return cls(
+            punsafe_threshold=settings.punsafe_threshold,
+            classroom_mode=settings.classroom_mode,
+            classroom_words=len(settings.classroom_words),
+            thumbnail_size=settings.thumbnail_size,
+            duplicate_threshold=settings.duplicate_threshold,
+        )
 
 
 def make_templates(directory: Path, settings: Settings) -> Jinja2Templates:
@@ -26,9 +49,13 @@ def make_templates(directory: Path, settings: Settings) -> Jinja2Templates:
         value, indent=2, ensure_ascii=False, default=str
     )
     env.globals["columns"] = BY_NAME
-    env.globals["settings"] = settings
+    env.globals["settings"] = PageSettings.of(settings)
     env.globals["url_with"] = url_with
+    # The lists pages offer, each from its one definition.
     env.globals["flag_categories"] = CATEGORY_LABELS  # the flag form on cards and records
+    env.globals["sort_labels"] = SORT_LABELS
+    env.globals["scores"] = SCORES
+    env.globals["link_statuses"] = LINK_STATUSES
     return templates
 
 

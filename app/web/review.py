@@ -16,21 +16,10 @@ from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 
 from app.catalog.layout import DATASET_NAME
-from app.deps import (
-    AdminDep,
-    CatalogDep,
-    DatasetDep,
-    DatasetsDep,
-    ExplorerDep,
-    ReviewDep,
-    ReviewerDep,
-    SafetyWiringDep,
-    SettingsDep,
-)
 from app.explore.datasets import DatasetHandle
 from app.explore.semantic import SemanticSearch
 from app.review import exports
-from app.review.db import CATEGORIES, STATUSES
+from app.review.db import CATEGORIES, STATUSES, Category, FlagStatus
 from app.review.flags import (
     CATEGORY_LABELS,
     CSAM,
@@ -42,24 +31,23 @@ from app.review.flags import (
 )
 from app.review.store import ReviewStore
 from app.review.users import User
-from app.web.auth import safe_next
+from app.web.deps import (
+    AdminDep,
+    DatasetDep,
+    DatasetsDep,
+    ReviewDep,
+    ReviewerDep,
+    SettingsDep,
+    WorkspaceDep,
+)
 from app.web.errors import wants_json
+from app.web.redirects import safe_next
 from app.web.render import is_htmx, render
 
 router = APIRouter(tags=["review"])
 
 QUEUE_PAGE = 50
 MAX_EXTRA_IDS = 1000  # near-duplicates named in one flag action
-CategoryParam = Literal[
-    "suspected_csam",
-    "sexual",
-    "violence",
-    "personal_data",
-    "copyright_watermark",
-    "hateful",
-    "other",
-]
-StatusParam = Literal["open", "confirmed", "dismissed"]
 
 
 async def fresh_hidden_sets(request: Request) -> None:
@@ -69,9 +57,9 @@ async def fresh_hidden_sets(request: Request) -> None:
     another process (the CLI, another worker) is applied, off the loop, before this request
     is answered.
     """
-    wiring = request.app.state.safety_wiring
-    if not wiring.is_current():
-        await to_thread.run_sync(wiring.refresh)
+    hiding = request.app.state.workspace.hiding
+    if not hiding.is_current():
+        await to_thread.run_sync(hiding.refresh)
 
 
 def near_duplicate_ids(
@@ -96,19 +84,17 @@ def flag_context(request: Request, **extra: Any) -> dict[str, Any]:
 async def flag_record(
     request: Request,
     dataset: DatasetDep,
-    explorer: ExplorerDep,
-    catalog: CatalogDep,
-    store: ReviewDep,
-    wiring: SafetyWiringDep,
+    workspace: WorkspaceDep,
     user: ReviewerDep,
     sample_id: Annotated[str, Form(min_length=1, max_length=256)],
-    category: Annotated[CategoryParam, Form()],
+    category: Annotated[Category, Form()],
     note: Annotated[str, Form(max_length=MAX_NOTE_LENGTH)] = "",
     near_duplicates: Annotated[bool, Form()] = False,
     also: Annotated[list[str], Form(max_length=MAX_EXTRA_IDS)] = [],  # noqa: B006 - FastAPI copies
     context: Annotated[Literal["card", "record"], Form()] = "record",
     back: Annotated[str, Form(max_length=2000)] = "/",
 ):
+    explorer, store = workspace.explorer, workspace.review
     row = await to_thread.run_sync(lambda: explorer.record(dataset, sample_id))
     if row is None:
         raise HTTPException(status_code=404, detail=f"no record {sample_id!r} in {dataset.name}")
@@ -118,13 +104,10 @@ async def flag_record(
         ids = [i for i in also if i and i != sample_id]
         if near_duplicates:
             ids += near_duplicate_ids(
-                request.app.state.semantic,
-                dataset,
-                row,
-                request.app.state.settings.duplicate_threshold,
+                workspace.semantic, dataset, row, workspace.settings.duplicate_threshold
             )
         # Hidden records are left out here, like everywhere else.
-        return catalog.rows_by_ids(dataset.name, list(dict.fromkeys(ids))[:MAX_EXTRA_IDS])
+        return explorer.records(dataset, list(dict.fromkeys(ids))[:MAX_EXTRA_IDS])
 
     others = await to_thread.run_sync(extra_rows)
     refs = [
@@ -134,7 +117,7 @@ async def flag_record(
     def save() -> Any:
         batch = store.flags.flag(user, dataset.name, refs, category, note.strip())
         # Hidden before anyone is answered: this request's response and every later one.
-        wiring.refresh()
+        workspace.hiding.refresh()
         return batch
 
     batch = await to_thread.run_sync(save)
@@ -215,8 +198,8 @@ def queue_data(
 DatasetName = Annotated[
     str | None, Query(max_length=63, pattern=DATASET_NAME.pattern, description="Dataset name.")
 ]
-CategoryQuery = Annotated[CategoryParam | None, Query(description="Flag category.")]
-StatusQuery = Annotated[StatusParam | None, Query(description="open, confirmed or dismissed.")]
+CategoryQuery = Annotated[Category | None, Query(description="Flag category.")]
+StatusQuery = Annotated[FlagStatus | None, Query(description="open, confirmed or dismissed.")]
 ReviewerQuery = Annotated[
     str | None, Query(max_length=64, description="Who flagged or who decided.")
 ]

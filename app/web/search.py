@@ -13,10 +13,10 @@ from pydantic import BaseModel, Field
 
 from app.catalog.filters import RecordFilter
 from app.config import Settings
-from app.deps import DatasetDep, ExplorerDep, FilterDep, SettingsDep
 from app.explore.datasets import DatasetHandle
 from app.explore.semantic import SemanticSearch
 from app.images.decode import ImageRefused, decode_image
+from app.web.deps import DatasetDep, ExplorerDep, FilterDep, SettingsDep
 from app.web.params import PageParams, SearchParams
 from app.web.render import render
 
@@ -47,7 +47,7 @@ async def read_picture(picture: UploadFile, settings: Settings) -> Image.Image:
 async def search_picture(
     request: Request, dataset: DatasetHandle, record_filter: RecordFilter, picture: Image.Image
 ):
-    semantic: SemanticSearch = request.app.state.semantic
+    semantic: SemanticSearch = request.app.state.workspace.semantic
     settings: Settings = request.app.state.settings
     return await to_thread.run_sync(
         lambda: semantic.by_image(dataset, picture, record_filter, limit=settings.page_size)
@@ -76,7 +76,7 @@ async def search_image_page(
             "search": SearchParams(mode="meaning", like=None, space="images"),
             "result": result,
             "facets": facets,
-            "meaning": request.app.state.semantic.status(dataset),
+            "meaning": request.app.state.workspace.semantic.status(dataset),
             "upload_name": (picture.filename or "upload")[:100],
         },
     )
@@ -117,7 +117,7 @@ async def search_vector_api(
 ) -> JSONResponse:
     if query.k > settings.max_page_size:
         raise HTTPException(400, detail=f"k is at most {settings.max_page_size} (got {query.k})")
-    semantic: SemanticSearch = request.app.state.semantic
+    semantic: SemanticSearch = request.app.state.workspace.semantic
     vector = np.asarray(query.vector, dtype=np.float32)
     if not np.isfinite(vector).all() or not np.any(vector):
         raise HTTPException(400, detail="the vector must be finite and not all zeros")
@@ -145,7 +145,7 @@ async def duplicates_partial(
     row = await to_thread.run_sync(lambda: explorer.record(dataset, sample_id))
     if row is None:
         raise HTTPException(404, detail=f"no record {sample_id!r} in {dataset.name}")
-    semantic: SemanticSearch = request.app.state.semantic
+    semantic: SemanticSearch = request.app.state.workspace.semantic
     rows = await to_thread.run_sync(
         lambda: semantic.near_duplicates(dataset, row["pos"], settings.duplicate_threshold)
     )

@@ -35,7 +35,7 @@ def review_server(tiny_data_dir, tmp_path):
     settings = Settings(data_dir=tiny_data_dir, state_dir=tmp_path / "state")
     app = create_app(settings)
     with LiveServer(app) as server:
-        add_people(app.state.review)
+        add_people(app.state.workspace.review)
         server.app = app
         server.settings = settings
         yield server
@@ -81,7 +81,7 @@ def test_flagged_csam_record_disappears_from_every_page(review_server, page, bro
     page.goto(url + "/?lang=en")
     card = page.locator("#grid li.card:not(.is-blurred)").nth(2)
     sample_id = card.get_attribute("data-sample-id")
-    caption = app.state.catalog.record("tiny", sample_id)["caption"]
+    caption = app.state.workspace.catalog.record("tiny", sample_id)["caption"]
     word = caption.split()[3].strip(",")  # the subject: "A photo of a <subject>, ..."
     card.locator("img").evaluate("img => img.decode()")
     picture = page.request.get(f"{url}/images/{sample_id}/thumb?ds=tiny").body()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from app.catalog.filters import Condition, RecordFilter, build_where, words_pattern
+from app.catalog.filters import Condition, RecordFilter, build_where, phrases_pattern
 
 
 @pytest.mark.parametrize(
@@ -26,9 +26,9 @@ from app.catalog.filters import Condition, RecordFilter, build_where, words_patt
             ["Cat"],
         ),
         (
-            [Condition("caption", "not_matches_words", ["a.b", "c"])],
-            "WHERE NOT coalesce(regexp_matches(\"caption\", ?, 'i'), false)",
-            [r"\b(a\.b|c)\b"],
+            [Condition("caption", "without_words", (("a", "b"), ("c",)))],
+            'WHERE NOT coalesce(regexp_matches("caption", ?), false)',
+            [r"(?i)(?:^|[^\pL\pN])(?:a[^\pL\pN]+b|c)(?:[^\pL\pN]|$)"],
         ),
     ],
 )
@@ -79,8 +79,9 @@ def test_out_of_range_filters_are_rejected(query):
         RecordFilter(**query)
 
 
-def test_words_pattern_escapes_regex_syntax():
-    assert words_pattern(["(a+)", " "]) == r"\b(\(a\+\))\b"
+def test_phrases_pattern_escapes_regex_syntax():
+    # Tokens hold only letters and digits, but a pattern is data, never syntax, whatever comes.
+    assert phrases_pattern((("a+",),)) == r"(?i)(?:^|[^\pL\pN])(?:a\+)(?:[^\pL\pN]|$)"
 
 
 def test_query_items_round_trip():

@@ -16,8 +16,10 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
+import app.build as build_module
+from app.build import build_dataset
 from app.catalog import ingest as ingest_module
-from app.catalog.ingest import IngestError, ingest_dataset, list_datasets
+from app.catalog.ingest import IngestError, list_datasets
 from app.catalog.layout import DatasetPaths
 from app.catalog.manifest import read_manifest
 from app.catalog.rowstore import RowStore
@@ -106,7 +108,7 @@ def expected_bin(score: str, value: float | None) -> int | None:
 def laion_dataset(write_parquet, data_dir):
     a = write_parquet("a.parquet", laion_columns())
     b = write_parquet("b.parquet", laion_second_file())
-    manifest = ingest_dataset(data_dir, "laion", [a, b], title="LAION bits", progress=False)
+    manifest = build_dataset(data_dir, "laion", [a, b], title="LAION bits", progress=False)
     return data_dir / "laion", manifest, (a, b)
 
 
@@ -258,7 +260,7 @@ def test_img2dataset(write_parquet, data_dir):
             "similarity": pa.array([0.31, 0.29, 0.33], pa.float32()),
         },
     )
-    manifest = ingest_dataset(data_dir, "i2d", [source.parent], progress=False)
+    manifest = build_dataset(data_dir, "i2d", [source.parent], progress=False)
     assert manifest.source_format == "img2dataset"
     assert manifest.column_mapping["key"] == "sample_id"
     assert manifest.extra_columns == [
@@ -287,7 +289,7 @@ def test_clip_retrieval(write_parquet, data_dir):
             "LICENSE": ["?", "?", "?"],
         },
     )
-    manifest = ingest_dataset(data_dir, "clip", [source], progress=False)
+    manifest = build_dataset(data_dir, "clip", [source], progress=False)
     assert manifest.source_format == "clip-retrieval"
     assert manifest.extra_columns == []
     rows = records(data_dir / "clip")
@@ -313,7 +315,7 @@ def test_map_for_unknown_format(write_parquet, data_dir):
         },
     )
     mapping = {"id": "sample_id", "alt": "caption", "link": "url", "clip_sim": "similarity"}
-    manifest = ingest_dataset(data_dir, "custom", [source], mapping, progress=False)
+    manifest = build_dataset(data_dir, "custom", [source], mapping, progress=False)
     assert manifest.source_format == "mapped"
     assert manifest.column_mapping == {
         "id": "sample_id",
@@ -333,7 +335,7 @@ def test_map_overrides_detection(write_parquet, data_dir):
     columns = laion_columns()
     columns["alt_text"] = ["A", "B", "C", "D"]
     source = write_parquet("a.parquet", columns)
-    manifest = ingest_dataset(data_dir, "over", [source], {"alt_text": "caption"}, progress=False)
+    manifest = build_dataset(data_dir, "over", [source], {"alt_text": "caption"}, progress=False)
     assert manifest.source_format == "mapped"
     assert manifest.column_mapping["alt_text"] == "caption"
     assert "TEXT" in manifest.extra_columns  # the detected caption column is kept as an extra
@@ -410,7 +412,7 @@ def test_bad_input_names_the_file(case, expected, write_parquet, data_dir, tmp_p
             "derived loupe column": {"URL": "domain"},
         }[case]
     with pytest.raises(IngestError) as raised:
-        ingest_dataset(data_dir, "bad", [path], mapping, progress=False)
+        build_dataset(data_dir, "bad", [path], mapping, progress=False)
     message = str(raised.value)
     assert str(path) in message
     assert expected in message
@@ -421,16 +423,16 @@ def test_bad_input_names_the_file(case, expected, write_parquet, data_dir, tmp_p
 def test_bad_dataset_name(write_parquet, data_dir):
     source = write_parquet("a.parquet", laion_columns())
     with pytest.raises(IngestError, match="invalid dataset name 'Bad Name'"):
-        ingest_dataset(data_dir, "Bad Name", [source], progress=False)
+        build_dataset(data_dir, "Bad Name", [source], progress=False)
     with pytest.raises(IngestError, match="invalid dataset name"):
-        ingest_dataset(data_dir, "../escape", [source], progress=False)
+        build_dataset(data_dir, "../escape", [source], progress=False)
 
 
 def test_folder_without_parquet(tmp_path, data_dir):
     folder = tmp_path / "empty-folder"
     folder.mkdir()
     with pytest.raises(IngestError, match="holds no .parquet files") as raised:
-        ingest_dataset(data_dir, "x", [folder], progress=False)
+        build_dataset(data_dir, "x", [folder], progress=False)
     assert str(folder) in str(raised.value)
 
 
@@ -439,7 +441,7 @@ def test_refuses_to_replace_a_folder_that_is_not_a_dataset(write_parquet, data_d
     (data_dir / "mine").mkdir(parents=True)
     (data_dir / "mine" / "precious.txt").write_text("keep me")
     with pytest.raises(IngestError, match="is not a Loupe dataset"):
-        ingest_dataset(data_dir, "mine", [source], progress=False)
+        build_dataset(data_dir, "mine", [source], progress=False)
     assert (data_dir / "mine" / "precious.txt").read_text() == "keep me"
 
 
@@ -454,7 +456,7 @@ def test_failing_reingest_leaves_previous_dataset(laion_dataset, tmp_path, write
     dataset, manifest, _ = laion_dataset
     before = _snapshot(dataset)
     with pytest.raises(IngestError):
-        ingest_dataset(dataset.parent, "laion", [_text_file(tmp_path)], progress=False)
+        build_dataset(dataset.parent, "laion", [_text_file(tmp_path)], progress=False)
     # A failure inside the build, after the temp folder exists: an extra column whose type
     # in the second file cannot be converted to the first file's.
     first = write_parquet("t1.parquet", {"URL": ["https://a/"], "TEXT": ["a"], "x": [1]})
@@ -463,7 +465,7 @@ def test_failing_reingest_leaves_previous_dataset(laion_dataset, tmp_path, write
         {"URL": ["https://b/"], "TEXT": ["b"], "x": pa.array([[1, 2]], pa.list_(pa.int64()))},
     )
     with pytest.raises(IngestError) as raised:
-        ingest_dataset(dataset.parent, "laion", [first, second], progress=False)
+        build_dataset(dataset.parent, "laion", [first, second], progress=False)
     assert str(second) in str(raised.value)
     assert _snapshot(dataset) == before
     assert read_manifest(dataset / "manifest.json") == manifest
@@ -478,9 +480,9 @@ def test_interrupt_during_build_leaves_previous_dataset(laion_dataset, write_par
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(ingest_module, "_build_text_index", interrupted)
+    monkeypatch.setattr(build_module, "_text_index", interrupted)
     with pytest.raises(KeyboardInterrupt):
-        ingest_dataset(dataset.parent, "laion", [source], progress=False)
+        build_dataset(dataset.parent, "laion", [source], progress=False)
     assert _snapshot(dataset) == before
     assert [p.name for p in dataset.parent.iterdir()] == ["laion"]
 
@@ -500,7 +502,7 @@ def test_interrupt_between_renames_puts_old_dataset_back(laion_dataset, write_pa
 
     monkeypatch.setattr(ingest_module.os, "rename", rename)
     with pytest.raises(KeyboardInterrupt):
-        ingest_dataset(dataset.parent, "laion", [source], progress=False)
+        build_dataset(dataset.parent, "laion", [source], progress=False)
     monkeypatch.undo()
     assert calls[0][0] == "laion" and calls[1][1] == "laion"
     assert _snapshot(dataset) == before
@@ -510,7 +512,7 @@ def test_interrupt_between_renames_puts_old_dataset_back(laion_dataset, write_pa
 def test_successful_reingest_replaces_dataset(laion_dataset, write_parquet):
     dataset, _, _ = laion_dataset
     source = write_parquet("c.parquet", laion_second_file())
-    manifest = ingest_dataset(dataset.parent, "laion", [source], progress=False)
+    manifest = build_dataset(dataset.parent, "laion", [source], progress=False)
     assert manifest.row_count == 2
     assert read_manifest(dataset / "manifest.json").row_count == 2
     assert query(dataset, "SELECT count(*) FROM records") == [(2,)]
@@ -527,7 +529,7 @@ def test_image_folder_is_linked_in_flat(write_parquet, data_dir, tmp_path):
     Image.new("RGB", (4, 4), (200, 10, 10)).save(images / "00000" / "101.jpg")
     Image.new("RGB", (4, 4), (10, 200, 10)).save(images / "102.png")
     (images / "00000" / "101.txt").write_text("a cat")  # img2dataset sidecar: not an image
-    manifest = ingest_dataset(data_dir, "pics", [source], images=images, progress=False)
+    manifest = build_dataset(data_dir, "pics", [source], images=images, progress=False)
     paths = DatasetPaths(data_dir / "pics")
     assert manifest.image_store == {"kind": "folder", "path": "images"}
     assert sorted(p.name for p in paths.images.iterdir()) == ["101.jpg", "102.png"]
@@ -541,7 +543,7 @@ def test_tar_shards_go_to_shards(write_parquet, data_dir, tmp_path):
     shards.mkdir()
     (shards / "00000.tar").write_bytes(b"\0" * 1024)
     (shards / "00000.parquet").write_bytes(b"")  # img2dataset writes these side by side
-    manifest = ingest_dataset(data_dir, "tars", [source], images=shards, progress=False)
+    manifest = build_dataset(data_dir, "tars", [source], images=shards, progress=False)
     assert manifest.image_store == {"kind": "tar", "path": "shards"}
     assert [p.name for p in DatasetPaths(data_dir / "tars").shards.iterdir()] == ["00000.tar"]
 
@@ -552,7 +554,7 @@ def test_images_folder_without_images(write_parquet, data_dir, tmp_path):
     empty.mkdir()
     (empty / "readme.txt").write_text("no pictures here")
     with pytest.raises(IngestError, match="holds no image files") as raised:
-        ingest_dataset(data_dir, "pics", [source], images=empty, progress=False)
+        build_dataset(data_dir, "pics", [source], images=empty, progress=False)
     assert str(empty) in str(raised.value)
 
 
@@ -561,8 +563,8 @@ def test_images_folder_without_images(write_parquet, data_dir, tmp_path):
 
 def test_list_datasets_skips_non_datasets(write_parquet, data_dir):
     source = write_parquet("a.parquet", laion_columns())
-    ingest_dataset(data_dir, "zeta", [source], progress=False)
-    ingest_dataset(data_dir, "alpha", [source], progress=False)
+    build_dataset(data_dir, "zeta", [source], progress=False)
+    build_dataset(data_dir, "alpha", [source], progress=False)
     (data_dir / ".alpha.tmp-abc").mkdir()
     (data_dir / "junk").mkdir()
     (data_dir / "broken").mkdir()

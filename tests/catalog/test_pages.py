@@ -9,10 +9,10 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from app.build import build_dataset
 from app.catalog import build, queries
 from app.catalog.connection import CatalogConnection
 from app.catalog.filters import Condition
-from app.catalog.ingest import ingest_dataset
 from app.catalog.queries import Catalog
 
 from .conftest import WriteParquet
@@ -41,9 +41,10 @@ def catalog(write_parquet: WriteParquet, data_dir: Path, monkeypatch) -> Catalog
             ),
         },
     )
-    ingest_dataset(data_dir, "scores", [source], progress=False)
+    build_dataset(data_dir, "scores", [source], progress=False)
     catalog = Catalog(CatalogConnection(timeout_s=10))
     catalog.attach("scores", data_dir / "scores" / "catalog.duckdb")
+    catalog.hidden.replace("scores", [])  # a catalog-layer test: nothing hidden
     catalog.sampled.add("scores")  # answer as a large dataset would, from its 1% sample
     return catalog
 
@@ -129,7 +130,7 @@ def test_hidden_rows_stay_out_of_narrowed_pages(catalog, top_tables):
         catalog.top_sorted["scores"] = set()
     first = catalog.page("scores", [], sort="aesthetic", limit=5)
     hidden = first.rows[0]["pos"]
-    catalog.set_hidden("scores", [hidden])
+    catalog.hidden.replace("scores", [hidden])
     again = catalog.page("scores", [], sort="aesthetic", limit=5)
     assert hidden not in [r["pos"] for r in again.rows]
     assert [r["pos"] for r in again.rows][:4] == [r["pos"] for r in first.rows][1:5]

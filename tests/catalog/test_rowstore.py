@@ -13,8 +13,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
+from app.build import build_dataset
 from app.catalog.connection import CatalogConnection
-from app.catalog.ingest import ingest_dataset
 from app.catalog.layout import DatasetPaths
 from app.catalog.queries import CARD_COLUMNS, Catalog
 from app.catalog.rowstore import (
@@ -52,7 +52,7 @@ def source_columns() -> dict:
 @pytest.fixture
 def dataset(write_parquet: WriteParquet, data_dir: Path) -> DatasetPaths:
     source = write_parquet("rows.parquet", source_columns())
-    ingest_dataset(data_dir, "rs", [source], progress=False)
+    build_dataset(data_dir, "rs", [source], progress=False)
     return DatasetPaths(data_dir / "rs")
 
 
@@ -142,10 +142,11 @@ def test_record_batch_in_the_order_asked(dataset: DatasetPaths) -> None:
 def test_catalog_reads_the_store_and_still_hides(dataset: DatasetPaths) -> None:
     catalog = Catalog(CatalogConnection(timeout_s=10))
     catalog.attach("rs", dataset.catalog)
+    catalog.hidden.replace("rs", [])  # a catalog-layer test: nothing hidden
     ids = ["id-9", "id-1", "missing", "id-250"]
     positions = [row["pos"] for row in catalog.rows_by_ids("rs", ids)]
     assert len(positions) == 3
-    catalog.set_hidden("rs", [positions[1]])
+    catalog.hidden.replace("rs", [positions[1]])
     rows = catalog.rows_by_ids("rs", ids)
     assert [r["sample_id"] for r in rows] == ["id-9", "id-250"]
     cards = catalog.rows_by_positions("rs", [positions[2], positions[1], positions[0]])

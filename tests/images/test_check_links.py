@@ -28,7 +28,7 @@ def cli():
 
 @pytest.fixture
 def links_dataset(tmp_path, http_server, monkeypatch):
-    from app.catalog.ingest import ingest_dataset
+    from app.build import build_dataset
 
     body = image_bytes()
     urls, md5s = [], []
@@ -53,7 +53,7 @@ def links_dataset(tmp_path, http_server, monkeypatch):
     pq.write_table(table, source)
     data_dir = tmp_path / "indexes"
     data_dir.mkdir()
-    ingest_dataset(data_dir, "links", [source], progress=False)
+    build_dataset(data_dir, "links", [source], progress=False)
     monkeypatch.setenv("LOUPE_DATA_DIR", str(data_dir))
     monkeypatch.setenv("LOUPE_STATE_DIR", str(tmp_path / "state"))
     monkeypatch.setenv("LOUPE_REMOTE_ALLOWLIST", '["127.0.0.1/32"]')

@@ -78,7 +78,7 @@ def test_sort_by_a_score_and_hidden_positions(indexed):
 
 def test_classroom_words_are_excluded(indexed):
     _, index = indexed
-    hits = index.search("cat OR dog", [Condition("caption", "not_matches_words", ["Sofa"])])
+    hits = index.search("cat OR dog", [Condition("caption", "without_words", (("sofa",),))])
     assert hits.count == 2000  # only the dogs
 
 

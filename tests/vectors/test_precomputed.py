@@ -8,7 +8,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from app.catalog.ingest import ingest_dataset
+from app.build import build_dataset
 from app.catalog.layout import DatasetPaths
 from app.catalog.rowstore import RowStore
 from app.vectors import store
@@ -55,7 +55,7 @@ def _layout(root, rows_per_shard=4, seed=0):
 
 def _ingest(tmp_path, root):
     data_dir = tmp_path / "indexes"
-    ingest_dataset(data_dir, "pre", [root / "metadata"], progress=False)
+    build_dataset(data_dir, "pre", [root / "metadata"], progress=False)
     return DatasetPaths(data_dir / "pre")
 
 
@@ -69,7 +69,7 @@ def test_import_places_each_vector_on_its_record(tmp_path):
         "metadata_2.parquet",
     ]
     paths = _ingest(tmp_path, root)
-    summary = import_precomputed(root, paths, progress=False)
+    summary = import_precomputed(root, paths, hidden=(), progress=False)
     assert summary["shards"] == SHARDS and summary["rows"] == SHARDS * 4
     assert summary["imported"] == SHARDS * 4 - 1 and summary["not_in_catalog"] == 1
     assert summary["text_emb_checked"] == SHARDS
@@ -85,13 +85,13 @@ def test_import_places_each_vector_on_its_record(tmp_path):
 
 
 def test_embed_keeps_imported_embeddings(tmp_path, encoders):
-    from app.vectors.embed import embed_dataset
+    from tests.vectors.conftest import embed_visible
 
     root = tmp_path / "clip-out"
     _layout(root)
     paths = _ingest(tmp_path, root)
-    import_precomputed(root, paths, progress=False)
-    result = embed_dataset(paths, encoders, kinds=("image",), progress=False)[0]
+    import_precomputed(root, paths, hidden=(), progress=False)
+    result = embed_visible(paths, encoders, kinds=("image",), progress=False)[0]
     assert result.note == "precomputed embeddings kept" and result.embedded == SHARDS * 4 - 1
     assert store.read_meta(paths, "image")["source"].startswith("precomputed")
 
@@ -143,7 +143,7 @@ def test_metadata_changed_since_ingest_is_caught_by_the_spot_check(tmp_path):
         (tmp_path / "other" / "metadata" / "metadata_2.parquet").read_bytes()
     )
     with pytest.raises(PrecomputedError, match="metadata_2.parquet row 0 has URL"):
-        import_precomputed(root, paths, progress=False)
+        import_precomputed(root, paths, hidden=(), progress=False)
 
 
 def test_embeddings_from_files_the_dataset_was_not_built_from(tmp_path):
@@ -153,4 +153,4 @@ def test_embeddings_from_files_the_dataset_was_not_built_from(tmp_path):
     other = tmp_path / "other"
     _layout(other, seed=2)
     with pytest.raises(PrecomputedError, match="not among the files this dataset was ingested"):
-        import_precomputed(other, paths, progress=False)
+        import_precomputed(other, paths, hidden=(), progress=False)

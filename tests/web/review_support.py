@@ -39,7 +39,7 @@ def add_people(store: ReviewStore) -> None:
 def review_client(settings: Settings) -> Iterator[tuple[TestClient, FastAPI]]:
     app = create_app(settings)
     with TestClient(app) as client:
-        add_people(app.state.review)
+        add_people(app.state.workspace.review)
         yield client, app
 
 
@@ -52,7 +52,7 @@ def sign_in(client: TestClient, app: FastAPI, name: str | None) -> str:
     client.cookies.clear()
     if name is None:
         return anonymous_token(client)
-    store: ReviewStore = app.state.review
+    store: ReviewStore = app.state.workspace.review
     session, cookie = store.sessions.create(store.users.get(name))
     client.cookies.set(SESSION_COOKIE, cookie)
     return session.csrf_token

@@ -36,11 +36,11 @@ def read_back(response, file_format: str) -> pa.Table:
 def app_with_hidden(tiny_data_dir, tmp_path_factory):
     settings = Settings(data_dir=tiny_data_dir, state_dir=tmp_path_factory.mktemp("export"))
     with review_client(settings) as (client, app):
-        store = app.state.review
+        store = app.state.workspace.review
         store.flags.flag(
             store.users.get("fiona"), "tiny", RecordRef(HIDDEN_BY_FLAG), "suspected_csam"
         )
-        digest = app.state.catalog.record("tiny", HIDDEN_BY_LIST)["url_sha256"]
+        digest = app.state.workspace.catalog.record("tiny", HIDDEN_BY_LIST)["url_sha256"]
         store.blocklists.import_values([digest], "url_sha256", actor="test", source="test")
         yield client, app
 

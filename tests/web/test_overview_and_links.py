@@ -11,7 +11,7 @@ from app.images.linkstatus import STATUSES, LinkCheck
 
 
 def record_checks(client, statuses: dict[str, str]) -> None:
-    links = client.app.state.images.links
+    links = client.app.state.workspace.images.links
     links.record_many(
         LinkCheck(dataset="tiny", sample_id=sid, status=status, domain="photos.example")
         for sid, status in statuses.items()

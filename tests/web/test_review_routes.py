@@ -37,7 +37,7 @@ _records = itertools.count(1020)
 
 def fresh_flag(app: FastAPI, *, decided: bool = False) -> int:
     """An open flag raised by fiona on a record no other case uses (decided by gus if asked)."""
-    store: ReviewStore = app.state.review
+    store: ReviewStore = app.state.workspace.review
     sample_id = str(next(_records))
     flag = store.flags.flag(
         store.users.get("fiona"), "tiny", RecordRef(sample_id), "other", "table"
@@ -231,7 +231,7 @@ def test_state_changes_need_the_sessions_csrf_token(fresh):
     assert other != token
     stolen = client.post("/review/flag?ds=tiny", data={**flag, "csrf_token": other})
     assert stolen.status_code == 403
-    assert app.state.review.flags.count() == 0
+    assert app.state.workspace.review.flags.count() == 0
     # htmx sends it in a header; a plain form in a field.
     ok = client.post(
         "/review/flag?ds=tiny",
@@ -390,9 +390,9 @@ def test_flag_near_duplicates_in_one_action(fresh):
     )
     body = response.json()
     # The record, the extra ids, and the near-duplicates its record page shows.
-    dataset = app.state.datasets["tiny"]
-    row = app.state.explorer.record(dataset, "1015")
-    duplicates = app.state.semantic.near_duplicates(
+    dataset = app.state.workspace.datasets["tiny"]
+    row = app.state.workspace.explorer.record(dataset, "1015")
+    duplicates = app.state.workspace.semantic.near_duplicates(
         dataset, row["pos"], app.state.settings.duplicate_threshold
     )
     expected = {"1015", "1016", "1017"} | {d["sample_id"] for d in duplicates}
@@ -442,7 +442,7 @@ def test_second_reviewer_rule_and_conflicts(fresh):
         "/review/flag?ds=tiny",
         data={"sample_id": "1019", "category": "hateful", "csrf_token": token},
     )
-    flag_id = app.state.review.flags.queue()[0].id
+    flag_id = app.state.workspace.review.flags.queue()[0].id
     own = client.post(f"/review/flags/{flag_id}/confirm", data={"csrf_token": token})
     assert own.status_code == 403 and "different reviewer" in own.text
     row = soup(client.get("/review")).select_one(f"#flag-{flag_id}")
@@ -462,7 +462,7 @@ def test_second_reviewer_rule_and_conflicts(fresh):
 
 def test_queue_filters_and_counts(fresh):
     client, app = fresh
-    store: ReviewStore = app.state.review
+    store: ReviewStore = app.state.workspace.review
     fiona, gus = store.users.get("fiona"), store.users.get("gus")
     store.flags.flag(fiona, "tiny", [RecordRef("1030"), RecordRef("1031")], "violence")
     store.flags.flag(gus, "tiny", RecordRef("1032"), "sexual")
@@ -565,7 +565,7 @@ def test_flag_from_another_process_is_applied_before_the_next_request(fresh, tmp
     try:
         other.flags.flag(other.users.get("fiona"), "tiny", RecordRef("1060"), "suspected_csam")
         other.blocklists.import_values(
-            [app.state.catalog.record("tiny", "1061")["url_sha256"]],
+            [app.state.workspace.catalog.record("tiny", "1061")["url_sha256"]],
             "url_sha256",
             actor="test",
             source="test",
@@ -582,7 +582,10 @@ def test_flag_from_another_process_is_applied_before_the_next_request(fresh, tmp
 def test_form_categories_are_the_stores_categories():
     import typing
 
-    from app.review.db import CATEGORIES
-    from app.web.review import CategoryParam
+    from app.review.db import CATEGORIES, Category
+    from app.review.flags import CATEGORY_LABELS
+    from app.web.review import flag_record
 
-    assert typing.get_args(CategoryParam) == CATEGORIES
+    # The route's parameter is the store's own Literal; the labels cover exactly it.
+    assert typing.get_args(Category) == CATEGORIES == tuple(CATEGORY_LABELS)
+    assert "Category" in str(flag_record.__annotations__["category"])

@@ -125,7 +125,7 @@ def test_meaning_search_on_a_dataset_without_vectors_is_a_clear_409(tmp_path):
 
 
 def test_query_by_vector_matches_more_like_this(client):
-    dataset = client.app.state.datasets["tiny"]
+    dataset = client.app.state.workspace.datasets["tiny"]
     row = client.get("/api/records/1010").json()
     vector = dataset.vectors().vector_of(row["pos"], "image")
     body = client.post(

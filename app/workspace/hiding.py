@@ -1,15 +1,16 @@
-"""Joins the review store's hidden sets to the catalog, the text index and the image cache.
+"""Keeps the catalog's hidden positions in step with the review store's hidden records.
 
 The review store decides *which* records are hidden (suspected-CSAM flags, blocklists) by
-sample id; the catalog and the text index exclude records by position. This module is the one
-place that turns the first into the second:
+sample id; every read excludes records by position, from the one object that holds them
+(``catalog.hidden``, app.catalog.hidden). This module is the one place that turns the first
+into the second, and the workspace (app.workspace) is the only thing that runs it:
 
 - at start-up it registers, per dataset, the resolver the store needs to match hash lists
   (URL SHA-256, image MD5/SHA-256) against that dataset's catalog;
-- ``refresh()`` reads each dataset's hidden set and hands its positions to
-  ``Explorer.hide`` (the catalog's ``hidden`` table and the text-index exclusion); it costs one
-  SQLite read when nothing changed, so the web layer calls it on every request and right after
-  every flag, which is how a flag made by the CLI or another process is seen at once too;
+- ``refresh()`` reads each dataset's hidden set and replaces its positions in
+  ``catalog.hidden``; it costs one SQLite read when nothing changed, so the web layer calls
+  it on every request, commands before each batch of work, and everyone right after every
+  flag, which is how a flag made by the CLI or another process is seen at once too;
 - it deletes the cached thumbnails of newly hidden records (the image service's
   ``forget_hidden``) *after* the records are excluded, so no image request can put a thumbnail
   back in between; a second pass a little later catches a thumbnail that was being made when
@@ -30,7 +31,6 @@ from collections.abc import Callable
 
 from app.catalog.queries import Catalog
 from app.explore.datasets import DatasetHandle
-from app.explore.service import Explorer
 from app.review.store import ReviewStore
 
 logger = logging.getLogger(__name__)
@@ -52,21 +52,19 @@ def catalog_resolver(catalog: Catalog, dataset: str) -> Callable[[str, list[str]
     return resolve
 
 
-class SafetyWiring:
+class HiddenSync:
     def __init__(
         self,
         store: ReviewStore,
         catalog: Catalog,
-        explorer: Explorer,
         datasets: dict[str, DatasetHandle],
     ) -> None:
         self.store = store
         self.catalog = catalog
-        self.explorer = explorer
         self.datasets = datasets
-        # Per dataset: the hidden sample ids last applied and their positions, so a new flag
-        # resolves only the ids that are new, not a million blocklisted ones again.
-        self._applied: dict[str, tuple[frozenset[str], list[int]]] = {}
+        # Per dataset: the hidden sample ids last applied, so a new flag resolves only the
+        # ids that are new, not a million blocklisted ones again.
+        self._applied: dict[str, frozenset[str]] = {}
         self._applied_version: int | None = None
         self._lock = threading.Lock()
         self._forget: Forget | None = None
@@ -126,22 +124,24 @@ class SafetyWiring:
 
     def _apply(self, handle: DatasetHandle, sample_ids: frozenset[str]) -> None:
         previous = self._applied.get(handle.name)
-        if previous is not None and previous[0] == sample_ids:
+        hidden = self.catalog.hidden
+        if previous is not None and previous == sample_ids and hidden.is_known(handle.name):
             return
-        if previous is not None and previous[0] <= sample_ids:
-            added = sorted(sample_ids - previous[0])
-            positions = previous[1] + self.catalog.positions_matching(
-                handle.name, "sample_id", added
-            )
+        if previous is not None and previous <= sample_ids and hidden.is_known(handle.name):
+            added = sorted(sample_ids - previous)
+            positions = [
+                *hidden.of(handle.name).ordered.tolist(),
+                *self.catalog.positions_matching(handle.name, "sample_id", added),
+            ]
         else:
             positions = self.catalog.positions_matching(
                 handle.name, "sample_id", sorted(sample_ids)
             )
-        self.explorer.hide(handle, positions)
-        self._applied[handle.name] = (sample_ids, sorted(set(positions)))
-        newly = sample_ids - previous[0] if previous is not None else sample_ids
+        applied = hidden.replace(handle.name, positions)
+        self._applied[handle.name] = sample_ids
+        newly = sample_ids - previous if previous is not None else sample_ids
         self._note_hidden(handle.name, sorted(newly))
-        logger.info("%s: %d records hidden", handle.name, len(self._applied[handle.name][1]))
+        logger.info("%s: %d records hidden", handle.name, len(applied))
 
     def _forget_pending(self) -> None:
         forget = self._forget
@@ -160,10 +160,6 @@ class SafetyWiring:
                 )
             again.daemon = True
             again.start()
-
-    def hidden_count(self, dataset: str) -> int:
-        applied = self._applied.get(dataset)
-        return len(applied[1]) if applied else 0
 
 
 def _forget_safely(forget: Forget, dataset: str, sample_ids: list[str]) -> None:

@@ -1,0 +1,166 @@
+"""``open_workspace(settings)``: the only way in to the datasets.
+
+Everything that reads a dataset — the server's lifespan, every ``loupe`` command, the benches
+— opens it here, and gets the catalog with each dataset's hidden set already applied (or an
+error: a hidden set that cannot be computed is never treated as empty), the text indexes and
+vectors (opened lazily per dataset), the explorer and search by meaning, the review store and
+the image service. One object owns the hidden positions (``catalog.hidden``); the explorer,
+the text index's exclusions, the image service, embedding runs, exports and the map read it.
+
+A rule wired into one entry point only is how a command once fetched the URLs of blocked
+records; here there is no other entry point to forget it in.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import faiss
+
+from app.catalog.connection import CatalogConnection
+from app.catalog.queries import Catalog
+from app.config import Settings
+from app.explore.datasets import DatasetHandle, discover
+from app.explore.semantic import SemanticSearch
+from app.explore.service import Explorer
+from app.images.service import ImageService
+from app.review.store import ReviewStore
+from app.vectors.models import Encoders
+from app.vectors.queries import QueryEncoder
+from app.workspace.hiding import HiddenSync
+
+log = logging.getLogger(__name__)
+
+
+class WorkspaceError(RuntimeError):
+    """A dataset cannot be opened; the message says which file is missing and how to make it."""
+
+
+@dataclass
+class Workspace:
+    settings: Settings
+    datasets: dict[str, DatasetHandle]
+    catalog: Catalog
+    explorer: Explorer
+    semantic: SemanticSearch
+    images: ImageService
+    review: ReviewStore
+    hiding: HiddenSync
+
+    def dataset(self, name: str) -> DatasetHandle:
+        handle = self.datasets.get(name)
+        if handle is None:
+            raise WorkspaceError(
+                f"no dataset {name!r} in {self.settings.data_dir.resolve()} "
+                f"(found: {', '.join(self.datasets) or 'none'})"
+            )
+        return handle
+
+    def refresh_hidden(self) -> None:
+        """Apply any flag or blocklist saved since (by any process); blocking."""
+        if not self.hiding.is_current():
+            self.hiding.refresh()
+
+    def is_hidden(self, dataset: str, position: int) -> bool:
+        """Whether a record is hidden now (the hidden set refreshed first): long-running
+        commands ask before each fetch or decode."""
+        self.refresh_hidden()
+        return self.catalog.hidden.is_hidden(dataset, position)
+
+    def visible_rows(
+        self, dataset: str, positions: Sequence[int], columns: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        """Rows at ``positions`` (in that order), hidden ones left out, the set refreshed first."""
+        self.refresh_hidden()
+        return self.catalog.rows_by_positions(dataset, positions, columns)
+
+    def close(self) -> None:
+        self.review.close()
+        self.semantic.encoder.close()
+        self.images.close()
+        self.catalog.connection.close()
+
+
+def open_workspace(settings: Settings, *, names: Sequence[str] | None = None) -> Workspace:
+    """Open the datasets of ``settings.data_dir`` (only ``names`` if given) with their hidden
+    sets applied; raises WorkspaceError when one is missing, HiddenSet errors when a hidden
+    set cannot be computed (nothing is then served from a partial set)."""
+    datasets = find_datasets(settings, names)
+    connection = CatalogConnection(timeout_s=settings.query_timeout_s, threads=os.cpu_count())
+    catalog = Catalog(connection)
+    review: ReviewStore | None = None
+    images: ImageService | None = None
+    try:
+        for name, handle in datasets.items():
+            catalog.attach(name, handle.paths.catalog)
+        images = ImageService(settings, hidden=catalog.hidden)
+        explorer = Explorer(
+            catalog=catalog, settings=settings, link_ids=images.links.ids_with_status
+        )
+        # One query at a time gains little from a second OpenMP thread, and the hand-off
+        # between threads cost more than it saved: /api/search/vector p50 ~8 -> ~6 ms on 2 cores.
+        faiss.omp_set_num_threads(settings.search_threads)
+        semantic = SemanticSearch(
+            explorer,
+            QueryEncoder(Encoders.from_settings(settings)),
+            max_results=settings.max_knn_results,
+        )
+        review = ReviewStore.open(settings)
+        hiding = HiddenSync(review, catalog, datasets)
+        hiding.register(forget_hidden=images.forget_hidden)
+        hiding.refresh()  # before anything is read: reads of an unknown set are refused
+        for name, handle in datasets.items():
+            # "Hide duplicates" knows each dataset's clusters from the first request.
+            duplicates = handle.vectors().duplicates()
+            if duplicates is not None:
+                catalog.set_duplicates(name, duplicates.hidden_positions().tolist())
+    except BaseException:
+        if review is not None:
+            review.close()
+        if images is not None:
+            images.close()
+        connection.close()
+        raise
+    return Workspace(settings, datasets, catalog, explorer, semantic, images, review, hiding)
+
+
+@contextmanager
+def workspace(settings: Settings, *, names: Sequence[str] | None = None) -> Iterator[Workspace]:
+    """``open_workspace`` as a context manager (commands and benches)."""
+    opened = open_workspace(settings, names=names)
+    try:
+        yield opened
+    finally:
+        opened.close()
+
+
+def find_datasets(
+    settings: Settings, names: Sequence[str] | None = None
+) -> dict[str, DatasetHandle]:
+    """The datasets to open, or a WorkspaceError saying what is missing and how to make it."""
+    datasets = discover(settings.data_dir)
+    if names is not None:
+        missing = [name for name in names if name not in datasets]
+        if missing:
+            raise WorkspaceError(
+                f"no dataset {missing[0]!r} in {settings.data_dir.resolve()}: build one with "
+                "`loupe ingest` or `loupe demo`"
+            )
+        return {name: datasets[name] for name in names}
+    if not datasets:
+        raise WorkspaceError(
+            f"no dataset found in {settings.data_dir.resolve()}: build the demo with "
+            "`loupe demo`, or ingest parquet files with `loupe ingest NAME FILE...` "
+            "(or point LOUPE_DATA_DIR at a folder that holds datasets)"
+        )
+    if settings.default_dataset and settings.default_dataset not in datasets:
+        raise WorkspaceError(
+            f"LOUPE_DEFAULT_DATASET={settings.default_dataset!r} is not in "
+            f"{settings.data_dir.resolve()} (found: {', '.join(datasets)})"
+        )
+    return datasets
