@@ -3,11 +3,11 @@
 UMAP (umap-learn) is fitted on a seeded random sample of at most ``sample_size`` vectors;
 every other vector is then placed at the weighted mean of the layout coordinates of its
 ``PLACE_K`` nearest sample vectors, found by FAISS. UMAP on all 10M vectors would take hours
-on two cores; the fit on 50,000 sampled 512-d vectors takes ~45 s (exact neighbour graph by
-FAISS, then umap-learn's seeded optimisation) and placing a vector costs ~0.1 ms.
-
-Measured on this 2-core machine (clustered 512-d vectors, see ``bench/map.py``; docs/map.md
-has the full table):
+on two cores. Measured here (2 shared cores, 1M clustered 512-d vectors, ``bench/map.py``;
+docs/map.md has the full table): fitting the default 100,000-vector sample took 94-97 s
+(neighbour graph by FAISS, then umap-learn's seeded optimisation, ~8 s of numba compilation
+included), placing the other 900,000 vectors 64-72 s, the whole layout 161-166 s at a load
+average of ~2.3, with a peak RSS of 1.3 GB. Choices:
 
 * neighbours: the sample is indexed by an IVF-Flat index (flat below ``FLAT_BELOW``); at
   nprobe 8 it finds 99.5 % of the exact 5 nearest and moves a placed point by 0.41 of the
@@ -218,7 +218,7 @@ def build_layout(
     place_started = time.perf_counter()
     if todo and (max_chunks is None or max_chunks > 0):
         if index is None:  # resumed after the fit: index the sample again (~10 s at 100k)
-            index = _sample_index(emb.gather(sample_rows), seed)
+            index = _sample_index(_read_rows(emb, sample_rows), seed)
         _set_nprobe(index, PLACE_NPROBE)
         with tqdm(
             total=n,
@@ -408,7 +408,7 @@ def _fitted_sample(
     rows = np.arange(emb.count, dtype=np.int64) if rows is None else rows.astype(np.int64)
     if progress:
         tqdm.write(f"layout {emb.kind}: fitting UMAP on {m:,} of {emb.count:,} vectors ...")
-    vectors = emb.gather(rows)
+    vectors = _read_rows(emb, rows)
     index = _sample_index(vectors, seed)
     xy = fit_umap(vectors, seed=seed, index=index)
     seconds = time.perf_counter() - started
@@ -419,6 +419,29 @@ def _fitted_sample(
         os.fsync(handle.fileno())
     os.replace(tmp, path)
     return rows, xy, seconds, index
+
+
+def _read_rows(emb: Embeddings, rows: np.ndarray) -> np.ndarray:
+    """The vectors of sorted ``rows`` by pread, read-ahead hinted a batch at a time. Taking
+    100k scattered rows through the memory map faulted in most of a 1M-vector file (the
+    kernel maps 64 KiB around each touched row): 3.2 GB peak RSS at 1M, against ~1.2 GB so."""
+    if emb.path is None:
+        return emb.gather(rows)
+    out = np.empty((rows.size, emb.dim), dtype=np.float32)
+    row_bytes = emb.dim * 4
+    view = memoryview(out).cast("B")
+    fd = os.open(emb.path, os.O_RDONLY)
+    try:
+        for start in range(0, rows.size, store.PREFETCH_ROWS):
+            batch = rows[start : start + store.PREFETCH_ROWS]
+            emb.prefetch(batch)
+            for i, row in enumerate(batch.tolist(), start):
+                part = view[i * row_bytes : (i + 1) * row_bytes]
+                if os.preadv(fd, [part], emb.offset + row * row_bytes) != row_bytes:
+                    raise LayoutError(f"{emb.path}: row {row} is cut short (file truncated?).")
+    finally:
+        os.close(fd)
+    return out
 
 
 def _read_block(emb: Embeddings, low: int, high: int) -> np.ndarray:
