@@ -168,6 +168,10 @@ class Settings(BaseSettings):
         ge=1_000_000,
         description="Size cap of the on-disk thumbnail cache; least recently used files are evicted.",
     )
+    lab_presets: Path | None = Field(
+        None,
+        description="A TOML file of your own threshold-lab presets, added to the built-in ones (shape: app/explore/presets.toml).",
+    )
     host: str = Field("127.0.0.1", description="Address `loupe serve` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `loupe serve` binds.")
 

@@ -25,6 +25,7 @@ from app.web import (
     export,
     identity,
     images,
+    lab,
     overview,
     records,
     review,
@@ -75,4 +76,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(review.router)
     app.include_router(export.router)
     app.include_router(search.router)
+    app.include_router(lab.router)
     return app

@@ -11,16 +11,19 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
+from urllib.parse import parse_qsl, urlencode
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
 from app.catalog.schema import SCORE_RANGES, LinkStatus, quote_identifier
 
-OperatorName = Literal["gte", "lte", "eq", "in", "contains", "without_words", "not_duplicate"]
+OperatorName = Literal[
+    "gte", "lte", "eq", "in", "contains", "without_words", "not_duplicate", "not_all"
+]
 
 # How the caption text index answers an operator (``app.textsearch.search`` builds the
 # tantivy query for each), or None where it cannot: the explorer then lets DuckDB apply it.
-TextTranslation = Literal["at_least", "at_most", "term", "any_term", "without_phrases"]
+TextTranslation = Literal["at_least", "at_most", "term", "any_term", "without_phrases", "not_all"]
 
 
 @dataclass(frozen=True)
@@ -46,7 +49,14 @@ OPERATORS: dict[str, Operator] = {
     # "Hide duplicates": the value is the dataset name; the in-memory duplicates table holds
     # the members of each near-duplicate cluster that are not its representative.
     "not_duplicate": Operator("{col} NOT IN (SELECT pos FROM duplicates WHERE dataset = ?)", None),
+    # The records a set of thresholds drops (the lab's "dropped" and "leaving" sets): the value
+    # is the thresholds' conditions; a record missing a score fails that threshold, as the
+    # text index's range queries also say (NULL is not kept, so it is dropped).
+    "not_all": Operator("NOT coalesce(({nested}), false)", "not_all"),
 }
+
+# The column of a "not_all" condition: it spans several.
+ALL_COLUMNS = "*"
 
 # Phrases, each the tokens of one listed word or phrase ("x-rated" -> ("x", "rated")).
 Phrases = tuple[tuple[str, ...], ...]
@@ -65,6 +75,14 @@ def build_where(conditions: Iterable[Condition]) -> tuple[str, list[Any]]:
     params: list[Any] = []
     for condition in conditions:
         operator = OPERATORS[condition.op]
+        if condition.op == "not_all":
+            nested, nested_params = build_where(condition.value)
+            if not nested:
+                clauses.append("false")  # no threshold drops nothing
+                continue
+            clauses.append(operator.sql.format(nested=nested[len("WHERE ") :]))
+            params.extend(nested_params)
+            continue
         col = quote_identifier(condition.column)
         if operator.many:
             values = list(condition.value)
@@ -122,6 +140,13 @@ class RecordFilter(BaseModel):
     domain: str | None = Field(None, max_length=253)
     license: str | None = Field(None, max_length=300)
     nodup: bool = Field(False, description="Hide near-duplicates: show one record of each cluster.")
+    dropped_by: str | None = Field(
+        None,
+        max_length=500,
+        description="Only the records these thresholds drop, written as a query string of "
+        "threshold filters (e.g. `similarity_min=0.3&lang=en`): the lab's dropped and leaving "
+        "sets as a grid.",
+    )
     link: list[LinkStatus] = Field(
         default_factory=list,
         description="Link status of the last check (see `loupe check-links`); not a catalog "
@@ -162,6 +187,13 @@ class RecordFilter(BaseModel):
         value = value.lower()
         return value[4:] if value.startswith("www.") else value
 
+    @field_validator("dropped_by", mode="after")
+    @classmethod
+    def _thresholds_parse(cls, value: str | None) -> str | None:
+        if value is not None:
+            thresholds_of(value)  # refuses what is not a query string of thresholds
+        return value
+
     @model_validator(mode="after")
     def _ranges_are_ordered(self) -> RecordFilter:
         for score in SCORE_RANGES:
@@ -195,9 +227,20 @@ class RecordFilter(BaseModel):
             result.append(Condition("domain", "eq", self.domain))
         if self.license:
             result.append(Condition("license", "eq", self.license))
+        if self.dropped_by:
+            dropped = thresholds_of(self.dropped_by).conditions()
+            result.append(Condition(ALL_COLUMNS, "not_all", tuple(dropped)))
         if without is not None:
             result = [c for c in result if c.column != without]
         return result
+
+    def thresholds(self) -> RecordFilter:
+        """Only this filter's thresholds (what ``dropped_by`` may name)."""
+        return RecordFilter(**self.model_dump(include=set(THRESHOLD_FIELDS), exclude_defaults=True))
+
+    def thresholds_query(self) -> str:
+        """This filter's thresholds as the query string ``dropped_by`` takes."""
+        return urlencode(self.thresholds().query_items())
 
     def query_items(self) -> list[tuple[str, str]]:
         """The filter as URL query items (what a client sends to reproduce it)."""
@@ -212,3 +255,35 @@ class RecordFilter(BaseModel):
             else:
                 items.append((name, str(value)))
         return items
+
+
+# What ``dropped_by`` may name: the thresholds of LAION's models (and sizes, and languages).
+THRESHOLD_FIELDS: tuple[str, ...] = (
+    *(f"{score}_{side}" for score in SCORE_RANGES for side in ("min", "max")),
+    "min_width",
+    "min_height",
+    "lang",
+)
+
+
+def thresholds_of(query: str) -> RecordFilter:
+    """The thresholds a ``dropped_by`` query string names; ValueError for anything else."""
+    try:
+        items = parse_qsl(query, keep_blank_values=False, strict_parsing=True, max_num_fields=60)
+    except ValueError:
+        raise ValueError("dropped_by must be a query string such as similarity_min=0.3") from None
+    values: dict[str, Any] = {}
+    for key, value in items:
+        if key not in THRESHOLD_FIELDS:
+            raise ValueError(
+                f"dropped_by names {key!r}; it may name only {', '.join(THRESHOLD_FIELDS)}"
+            )
+        if key == "lang":
+            values.setdefault("lang", []).append(value)
+        elif key in values:
+            raise ValueError(f"dropped_by names {key!r} twice")
+        else:
+            values[key] = value
+    if not values:
+        raise ValueError("dropped_by names no threshold")
+    return RecordFilter(**values)

@@ -87,7 +87,7 @@ COLUMNS: tuple[Column, ...] = (
         "punsafe",
         "Probability that the image is unsafe (sexual content), per LAION's NSFW detector.",
         model="LAION CLIP-based NSFW detector",
-        laion_threshold="not a filter: LAION-5B kept all; the NSFW tag marks > 0.5 as unsafe",
+        laion_threshold="not a filter: LAION-5B kept all; 0.5 recommended",
     ),
     Column(
         "pwatermark",
@@ -95,7 +95,7 @@ COLUMNS: tuple[Column, ...] = (
         "float",
         "pwatermark",
         "Probability that the image carries a watermark.",
-        model="LAION watermark detector (CLIP-based)",
+        model="LAION watermark detector (EfficientNet-B3a image classifier; not CLIP-based)",
         laion_threshold="not a filter in LAION-5B; LAION-Aesthetics subsets kept < 0.8",
     ),
     Column(
@@ -112,8 +112,9 @@ COLUMNS: tuple[Column, ...] = (
         "VARCHAR",
         "category",
         "NSFW tag",
-        "LAION's NSFW tag (UNLIKELY, UNSURE, NSFW) derived from the detector score.",
-        model="LAION CLIP-based NSFW detector",
+        "LAION's NSFW tag (UNLIKELY, UNSURE, NSFW), from zero-shot CLIP keyword matching of "
+        "the image; not from the punsafe detector.",
+        model="zero-shot CLIP keyword matching (LAION-400M's tagging)",
     ),
     Column("md5", "VARCHAR", "hash", "Image MD5", "MD5 of the image bytes when it was downloaded."),
     Column(
@@ -181,9 +182,10 @@ class Score:
 
 
 # The one list of scores: filters, sorts, histograms, the text index's fields, the lab and the
-# templates all take theirs from here.
+# templates all take theirs from here. Each step divides its chart's bin width (similarity's
+# bins are 0.025 wide), so a clicked bar's edges are values the form's number inputs accept.
 SCORES: tuple[Score, ...] = (
-    Score("similarity", -1.0, 1.0, 0.01, (0.0, 0.5)),
+    Score("similarity", -1.0, 1.0, 0.005, (0.0, 0.5)),
     Score("punsafe", 0.0, 1.0, 0.01, (0.0, 1.0)),
     Score("pwatermark", 0.0, 1.0, 0.01, (0.0, 1.0)),
     Score("aesthetic", 0.0, 10.0, 0.1, (0.0, 10.0)),

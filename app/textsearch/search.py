@@ -18,7 +18,7 @@ from typing import Any
 
 import tantivy
 
-from app.catalog.filters import OPERATORS, Condition, Phrases, TextTranslation
+from app.catalog.filters import ALL_COLUMNS, OPERATORS, Condition, Phrases, TextTranslation
 from app.catalog.schema import HISTOGRAM_BINS, SAMPLE_RATE, SCORE_COLUMNS, SCORE_DOMAINS
 from app.textsearch.index import (
     BLOCK_FIELD,
@@ -39,12 +39,15 @@ _FIELDS: dict[str, tuple[str, ...]] = {
     "term": KEYWORD_FIELDS,
     "any_term": KEYWORD_FIELDS,
     "without_phrases": (CAPTION_FIELD,),
+    "not_all": (ALL_COLUMNS,),
 }
 
 
 def translation(condition: Condition) -> TextTranslation | None:
     """How the text index answers ``condition``, or None when it cannot."""
     text = OPERATORS[condition.op].text
+    if text == "not_all" and not all(translation(c) is not None for c in condition.value):
+        return None
     return text if text is not None and condition.column in _FIELDS[text] else None
 
 
@@ -386,10 +389,26 @@ def _without_phrases(schema: tantivy.Schema, column: str, phrases: Phrases) -> t
     )
 
 
+def _not_all(schema: tantivy.Schema, column: str, conditions: Any) -> tantivy.Query:
+    """Every document but those passing all ``conditions`` (a document missing a score does
+    not pass that range, as SQL's NULL does not)."""
+    passing = [
+        (tantivy.Occur.Must, _TRANSLATIONS[translation(c)](schema, c.column, c.value))  # type: ignore[index]
+        for c in conditions
+    ]
+    parts = [(tantivy.Occur.Must, tantivy.Query.all_query())]
+    if passing:
+        parts.append((tantivy.Occur.MustNot, tantivy.Query.boolean_query(passing)))
+    else:
+        parts = [(tantivy.Occur.MustNot, tantivy.Query.all_query())]
+    return tantivy.Query.boolean_query(parts)
+
+
 _TRANSLATIONS: dict[str, Callable[[tantivy.Schema, str, Any], tantivy.Query]] = {
     "at_least": _at_least,
     "at_most": _at_most,
     "term": _term,
     "any_term": _any_term,
     "without_phrases": _without_phrases,
+    "not_all": _not_all,
 }

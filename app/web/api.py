@@ -8,8 +8,16 @@ from typing import Any
 from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Path, Query, Request
 
+from app.explore.verdicts import record_verdicts
 from app.web.browse import Answer, effective_sort, run_browse
-from app.web.deps import DatasetDep, DatasetsDep, ExplorerDep, FilterDep, SettingsDep
+from app.web.deps import (
+    DatasetDep,
+    DatasetsDep,
+    ExplorerDep,
+    FilterDep,
+    SettingsDep,
+    WorkspaceDep,
+)
 from app.web.params import PageDep, PageParams, SearchDep, SearchParams
 from app.web.render import url_with
 
@@ -131,16 +139,31 @@ async def count(
     return {"dataset": dataset.name, "total": total}
 
 
-@router.get("/records/{sample_id}", summary="One record, every column (twin of /records/{id})")
+@router.get(
+    "/records/{sample_id}",
+    summary="One record, every column, and what LAION's models decided (twin of /records/{id})",
+)
 async def get_record(
     dataset: DatasetDep,
     explorer: ExplorerDep,
+    workspace: WorkspaceDep,
+    settings: SettingsDep,
     sample_id: str = Path(..., max_length=200),
 ) -> dict[str, Any]:
     row = await to_thread.run_sync(lambda: explorer.record(dataset, sample_id))
     if row is None:
         raise HTTPException(status_code=404, detail=f"no record {sample_id!r} in {dataset.name}")
-    return {k: v for k, v in row.items() if not k.endswith("_bin")}
+    verdicts = await to_thread.run_sync(
+        lambda: record_verdicts(
+            explorer, dataset, row, workspace.presets, settings.punsafe_threshold
+        )
+    )
+    body = {k: v for k, v in row.items() if not k.endswith("_bin")}
+    public = verdicts.public()
+    body["verdicts"] = public["stages"]
+    body["verdict_summary"] = public["summary"]
+    body["would_be_in"] = public["would_be_in"]
+    return body
 
 
 @router.get("/facets", summary="Counts by language, domain and licence under the filters")

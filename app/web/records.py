@@ -5,8 +5,9 @@ from __future__ import annotations
 from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Path, Request
 
-from app.catalog.schema import COLUMNS, SCORE_COLUMNS
-from app.web.deps import DatasetDep, ExplorerDep, ReviewDep, UserDep
+from app.catalog.schema import COLUMNS
+from app.explore.verdicts import dataset_languages, record_verdicts
+from app.web.deps import DatasetDep, ExplorerDep, ReviewDep, SettingsDep, UserDep, WorkspaceDep
 from app.web.render import render
 
 router = APIRouter(tags=["pages"])
@@ -21,11 +22,19 @@ async def record_page(
     explorer: ExplorerDep,
     review: ReviewDep,
     user: UserDep,
+    workspace: WorkspaceDep,
+    settings: SettingsDep,
     sample_id: str = SampleId,
 ):
     row = await to_thread.run_sync(lambda: explorer.record(dataset, sample_id))
     if row is None:
         raise HTTPException(status_code=404, detail=f"no record {sample_id!r} in {dataset.name}")
+    verdicts = await to_thread.run_sync(
+        lambda: record_verdicts(
+            explorer, dataset, row, workspace.presets, settings.punsafe_threshold
+        )
+    )
+    languages = await to_thread.run_sync(lambda: dataset_languages(explorer, dataset))
     record_flags = []
     if user is not None and user.has_role("reviewer"):
         record_flags = await to_thread.run_sync(
@@ -40,9 +49,9 @@ async def record_page(
             "dataset": dataset,
             "row": row,
             "extras": extras,
-            "scores": [
-                c for c in COLUMNS if c.name in SCORE_COLUMNS or c.name in ("language", "nsfw")
-            ],
+            "verdicts": verdicts,
+            "languages": languages,
+            "nsfw_tag": next(c for c in COLUMNS if c.name == "nsfw"),
             "raw": {k: v for k, v in row.items() if not k.endswith("_bin")},
             "record_flags": record_flags,
         },

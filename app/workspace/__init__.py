@@ -26,6 +26,8 @@ from app.catalog.connection import CatalogConnection
 from app.catalog.queries import Catalog
 from app.config import Settings
 from app.explore.datasets import DatasetHandle, discover
+from app.explore.lab import Lab
+from app.explore.pipeline import Presets, load_presets
 from app.explore.semantic import SemanticSearch
 from app.explore.service import Explorer
 from app.images.service import ImageService
@@ -51,6 +53,8 @@ class Workspace:
     images: ImageService
     review: ReviewStore
     hiding: HiddenSync
+    presets: Presets
+    lab: Lab
 
     def dataset(self, name: str) -> DatasetHandle:
         handle = self.datasets.get(name)
@@ -91,6 +95,7 @@ def open_workspace(settings: Settings, *, names: Sequence[str] | None = None) ->
     sets applied; raises WorkspaceError when one is missing, HiddenSet errors when a hidden
     set cannot be computed (nothing is then served from a partial set)."""
     datasets = find_datasets(settings, names)
+    presets = load_presets(settings.lab_presets)  # a bad preset file stops start-up, named
     connection = CatalogConnection(timeout_s=settings.query_timeout_s, threads=os.cpu_count())
     catalog = Catalog(connection)
     review: ReviewStore | None = None
@@ -126,7 +131,18 @@ def open_workspace(settings: Settings, *, names: Sequence[str] | None = None) ->
             images.close()
         connection.close()
         raise
-    return Workspace(settings, datasets, catalog, explorer, semantic, images, review, hiding)
+    return Workspace(
+        settings,
+        datasets,
+        catalog,
+        explorer,
+        semantic,
+        images,
+        review,
+        hiding,
+        presets,
+        Lab(explorer),
+    )
 
 
 @contextmanager

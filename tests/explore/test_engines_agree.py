@@ -101,6 +101,11 @@ def data_dir(tmp_path_factory) -> Path:
         "LANGUAGE": pa.array(rng.choice(LANGUAGES, ROWS).tolist()),
         "URL": pa.array([f"https://{DOMAINS[i % 3]}/{i}.jpg" for i in range(ROWS)], pa.string()),
         "LICENSE": pa.array([LICENSES[i % 3] for i in range(ROWS)]),
+        # Missing scores: SQL's NULL and the text index's absent value must mean the same.
+        "aesthetic": pa.array(
+            [None if i % 17 == 0 else float(v) for i, v in enumerate(rng.normal(5.3, 0.8, ROWS))],
+            pa.float32(),
+        ),
     }
     for name, column in replace.items():
         table = table.set_column(table.schema.get_field_index(name), name, column)
@@ -132,7 +137,7 @@ def both(ws, conditions: list[Condition], hidden: list[int]) -> tuple[set[int], 
 
 def test_every_operator_with_a_text_translation_is_covered():
     """A new operator with a text translation must be added to this file's strategies."""
-    covered = {"gte", "lte", "eq", "in", "without_words"}
+    covered = {"gte", "lte", "eq", "in", "without_words", "not_all"}
     assert {op for op, o in OPERATORS.items() if o.text is not None} == covered
 
 
@@ -168,8 +173,12 @@ entry_text = st.text(
 )
 
 
+def condition_lists_without_nesting():
+    return condition_lists(nested=False)
+
+
 @st.composite
-def condition_lists(draw) -> list[Condition]:
+def condition_lists(draw, nested: bool = True) -> list[Condition]:
     conditions: list[Condition] = []
     for column, values in score_bounds.items():
         for op in ("gte", "lte"):
@@ -182,6 +191,10 @@ def condition_lists(draw) -> list[Condition]:
     for column, values in (("domain", DOMAINS), ("license", LICENSES), ("language", LANGUAGES)):
         if draw(st.booleans()) and draw(st.booleans()):
             conditions.append(Condition(column, "eq", draw(st.sampled_from(values))))
+    if nested and draw(st.booleans()):
+        thresholds = draw(condition_lists_without_nesting())
+        thresholds = [c for c in thresholds if c.op in ("gte", "lte", "in")]
+        conditions.append(Condition("*", "not_all", tuple(thresholds)))
     if draw(st.booleans()):
         entries = draw(
             st.lists(st.one_of(st.sampled_from(CLASSROOM_CANDIDATES), entry_text), max_size=4)

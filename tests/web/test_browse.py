@@ -114,8 +114,26 @@ def test_record_page_shows_provenance(client):
     link = page.select_one(".facts .url a")
     assert link["rel"] == ["noopener", "noreferrer", "nofollow"]
     assert page.select_one(".url-text").text.startswith("https://www.")
-    rows = {tr.th.text: tr for tr in page.select("table.scores tbody tr")}
-    assert "CLIP similarity" in rows and "0.28" in rows["CLIP similarity"].text
+    verdicts = {li.select_one("strong").text: li for li in page.select("ol.verdicts li")}
+    assert list(verdicts) == [
+        "Alt text and size rules",
+        "Language",
+        "CLIP similarity",
+        "NSFW detector (punsafe)",
+        "Watermark detector (pwatermark)",
+        "Aesthetic predictor",
+    ]
+    assert "0.28" in verdicts["CLIP similarity"].text
+    # A verdict is said in words and a mark, not in colour alone.
+    assert verdicts["CLIP similarity"].select_one(".verdict-mark").text in ("✓", "✗")
+    assert "passes" in verdicts["CLIP similarity"].text or "does not pass" in (
+        verdicts["CLIP similarity"].text
+    )
+    # The two attributions corrected in issue 10.
+    assert "EfficientNet" in verdicts["Watermark detector (pwatermark)"].text
+    assert "not CLIP-based" in verdicts["Watermark detector (pwatermark)"].text
+    assert "zero-shot CLIP keyword matching" in page.text
+    assert page.select_one(".verdict-summary").text.startswith(("kept by", "below the"))
     assert page.select_one("details.raw pre").text.strip().startswith("{")
     domain = client.get("/api/records/1001").json()["domain"]
     assert page.select_one(f"a[href='/?ds=tiny&domain={domain}']").text == domain

@@ -1,0 +1,237 @@
+"""Queries that split a selection in two — the records a set of thresholds keeps, and those it
+drops — for the threshold lab (app.explore.lab).
+
+Counts are exact (``records``). Composition, score distributions, caption words and random
+samples of a large dataset are read from its 1 % sample (``records_sample``) and flagged
+approximate: one scan of 10M rows per panel would cost what the whole slider step may.
+Every query goes through the catalog's ``_where``, so hidden records are never counted.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Literal
+
+from app.catalog.connection import alias_for
+from app.catalog.filters import Condition, build_where
+from app.catalog.queries import Catalog, _table
+from app.catalog.schema import SAMPLE_RATE, quote_identifier
+
+# Word tokens as the caption index cuts them: runs of letters and digits.
+_WORD_SPLIT = r"[^\pL\pN]+"
+
+
+@dataclass(frozen=True)
+class SplitCount:
+    value: str | None
+    total: int
+    inside: int  # in the split (kept, or leaving)
+
+
+@dataclass(frozen=True)
+class WordCount:
+    word: str
+    inside: int  # captions holding the word, in the split
+    outside: int  # captions holding the word, outside it
+
+
+@dataclass(frozen=True)
+class Source:
+    table: str
+    scale: int  # multiply counts by this to estimate the whole
+
+    @property
+    def approximate(self) -> bool:
+        return self.scale > 1
+
+
+def summary_source(catalog: Catalog, name: str) -> Source:
+    """Where panels count: the 1 % sample of a large dataset, else the records."""
+    if name in catalog.sampled:
+        return Source(f"{alias_for(name)}.records_sample", SAMPLE_RATE)
+    return Source(_table(name), 1)
+
+
+def _split_clause(split: Sequence[Condition]) -> tuple[str, list[object]]:
+    where, params = build_where(split)
+    return (f"coalesce(({where[len('WHERE '):]}), false)" if where else "true"), params
+
+
+def count_split(
+    catalog: Catalog, name: str, base: Sequence[Condition], split: Sequence[Condition]
+) -> tuple[int, int]:
+    """Exactly how many records pass ``base``, and how many of those pass ``split`` too."""
+    clause, split_params = _split_clause(split)
+    where, params = catalog._where(name, base, [], [])
+    _, rows = catalog.connection.query(
+        f"SELECT count(*), count(*) FILTER (WHERE {clause}) FROM {_table(name)} {where}",
+        [*split_params, *params],
+    )
+    return int(rows[0][0]), int(rows[0][1] or 0)
+
+
+def split_counts(
+    catalog: Catalog,
+    name: str,
+    column: str,
+    base: Sequence[Condition],
+    split: Sequence[Condition],
+    *,
+    limit: int = 12,
+) -> tuple[list[SplitCount], Source]:
+    """The ``limit`` most common values of ``column`` under ``base``, each with how many of
+    its records pass ``split`` (scaled estimates from the sample of a large dataset)."""
+    source = summary_source(catalog, name)
+    col = quote_identifier(column)
+    clause, split_params = _split_clause(split)
+    where, params = catalog._where(name, base, [], [])
+    _, rows = catalog.connection.query(
+        f"SELECT {col}, count(*) AS n, count(*) FILTER (WHERE {clause}) "
+        f"FROM {source.table} {where} GROUP BY 1 ORDER BY n DESC, 1 NULLS LAST LIMIT ?",
+        [*split_params, *params, limit],
+    )
+    return [
+        SplitCount(row[0], int(row[1]) * source.scale, int(row[2] or 0) * source.scale)
+        for row in rows
+    ], source
+
+
+def split_histogram(
+    catalog: Catalog,
+    name: str,
+    column: str,
+    domain: tuple[float, float],
+    bins: int,
+    base: Sequence[Condition],
+    split: Sequence[Condition],
+) -> tuple[list[int], list[int], Source]:
+    """``bins`` equal bins of ``column`` over ``domain``: records inside the split, and
+    outside it (values beyond the domain fall in the first or last bin)."""
+    source = summary_source(catalog, name)
+    col = quote_identifier(column)
+    low, high = domain
+    step = (high - low) / bins
+    clause, split_params = _split_clause(split)
+    where, params = catalog._where(name, base, [f"{col} IS NOT NULL", f"isfinite({col})"], [])
+    _, rows = catalog.connection.query(
+        f"SELECT least(greatest(floor(({col} - ?) / ?), 0), ?)::INTEGER AS b, "
+        f"count(*) FILTER (WHERE {clause}), count(*) FILTER (WHERE NOT {clause}) "
+        f"FROM {source.table} {where} GROUP BY 1",
+        [low, step, bins - 1, *split_params, *split_params, *params],
+    )
+    inside, outside = [0] * bins, [0] * bins
+    for index, n_in, n_out in rows:
+        inside[int(index)] += int(n_in or 0) * source.scale
+        outside[int(index)] += int(n_out or 0) * source.scale
+    return inside, outside, source
+
+
+def nearest(
+    catalog: Catalog,
+    name: str,
+    column: str,
+    conditions: Sequence[Condition],
+    order: Literal["ASC", "DESC"],
+    limit: int,
+) -> list[int]:
+    """Positions of the ``limit`` records passing ``conditions`` whose ``column`` comes first
+    in ``order``: the records nearest a threshold, on one side of it.
+
+    A top-N over millions of rows costs tens of milliseconds; the sample says where the
+    nearest few hundred lie, and the query first looks only there (a band), then everywhere
+    when the band holds too few."""
+    col = quote_identifier(column)
+    direction = "ASC" if order == "ASC" else "DESC"
+    band: list[str] = []
+    band_params: list[object] = []
+    if name in catalog.sampled:
+        where, params = catalog._where(name, conditions, [f"{col} IS NOT NULL"], [])
+        _, edge = catalog.connection.query(
+            f"SELECT {col} FROM {alias_for(name)}.records_sample {where} "
+            f"ORDER BY {col} {direction} LIMIT 1 OFFSET ?",
+            [*params, max(limit, 10)],
+        )
+        if edge and edge[0][0] is not None and math.isfinite(edge[0][0]):
+            band = [f"{col} {'<=' if direction == 'ASC' else '>='} ?"]
+            band_params = [edge[0][0]]
+    for extra, extra_params in ((band, band_params), ([], [])):
+        where, params = catalog._where(
+            name, conditions, [f"{col} IS NOT NULL", *extra], list(extra_params)
+        )
+        _, rows = catalog.connection.query(
+            f"SELECT pos FROM {_table(name)} {where} ORDER BY {col} {direction}, pos LIMIT ?",
+            [*params, limit],
+        )
+        if len(rows) >= limit or not extra:
+            return [row[0] for row in rows]
+    return []
+
+
+def random_positions(
+    catalog: Catalog, name: str, conditions: Sequence[Condition], n: int, seed: int
+) -> tuple[list[int], Source]:
+    """A seeded random sample of the records passing ``conditions`` (drawn from the 1 %
+    sample of a large dataset, which is itself a uniform sample)."""
+    source = summary_source(catalog, name)
+    where, params = catalog._where(name, conditions, [], [])
+    _, rows = catalog.connection.query(
+        f"SELECT pos FROM {source.table} {where} ORDER BY hash(pos, ?::BIGINT), pos LIMIT ?",
+        [*params, seed, n],
+    )
+    return [row[0] for row in rows], source
+
+
+def split_words(
+    catalog: Catalog,
+    name: str,
+    base: Sequence[Condition],
+    split: Sequence[Condition],
+    *,
+    min_captions: int = 3,
+    limit: int = 20_000,
+) -> tuple[list[WordCount], int, int, Source]:
+    """For each caption word, how many captions inside and outside the split hold it; and
+    how many captions there are on each side. Counted on the sample of a large dataset."""
+    source = summary_source(catalog, name)
+    clause, split_params = _split_clause(split)
+    where, params = catalog._where(name, base, [], [])
+    inner = (
+        f"SELECT list_distinct(regexp_split_to_array(lower(caption), ?)) AS words, "
+        f"{clause} AS k FROM {source.table} {where}"
+    )
+    _, totals = catalog.connection.query(
+        f"SELECT count(*) FILTER (WHERE k), count(*) FILTER (WHERE NOT k) FROM ({inner})",
+        [_WORD_SPLIT, *split_params, *params],
+    )
+    _, rows = catalog.connection.query(
+        f"SELECT word, count(*) FILTER (WHERE k), count(*) FILTER (WHERE NOT k) "
+        f"FROM (SELECT unnest(words) AS word, k FROM ({inner})) "
+        f"WHERE length(word) > 1 GROUP BY word HAVING count(*) >= ? "
+        f"ORDER BY count(*) DESC LIMIT ?",
+        [_WORD_SPLIT, *split_params, *params, min_captions, limit],
+    )
+    words = [WordCount(str(r[0]), int(r[1] or 0), int(r[2] or 0)) for r in rows]
+    return words, int(totals[0][0] or 0), int(totals[0][1] or 0), source
+
+
+def hold(
+    catalog: Catalog, name: str, position: int, condition_sets: Sequence[Sequence[Condition]]
+) -> list[bool]:
+    """Whether the record at ``position`` passes each set of conditions (one query; the same
+    SQL the filters use, so a verdict and a filter can never disagree)."""
+    if not condition_sets:
+        return []
+    selects, params = [], []
+    for conditions in condition_sets:
+        clause, clause_params = _split_clause(conditions)
+        selects.append(clause)
+        params.extend(clause_params)
+    where, where_params = catalog._where(name, [], ["pos = ?"], [int(position)])
+    _, rows = catalog.connection.query(
+        f"SELECT {', '.join(selects)} FROM {_table(name)} {where}", [*params, *where_params]
+    )
+    if not rows:
+        return [False] * len(condition_sets)
+    return [bool(value) for value in rows[0]]
