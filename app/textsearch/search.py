@@ -20,6 +20,7 @@ import tantivy
 
 from app.catalog.filters import ALL_COLUMNS, OPERATORS, Condition, Phrases, TextTranslation
 from app.catalog.schema import HISTOGRAM_BINS, SAMPLE_RATE, SCORE_COLUMNS, SCORE_DOMAINS
+from app.textsearch import languages
 from app.textsearch.index import (
     BLOCK_FIELD,
     CAPTION_FIELD,
@@ -90,17 +91,32 @@ class TextIndex:
                 f"no caption text index at {path}; rebuild the dataset with `loupe ingest`"
             )
         self._index = tantivy.Index.open(str(path))
+        # The words fields' analyzers live in code, not in the index: without them a query on
+        # those fields would silently match nothing.
+        languages.register(self._index)
         self._schema = self._index.schema
         self._local = threading.local()
         # Indexes built before these fields existed are answered without the shortcuts.
         self._has_blocks = self._has_field(BLOCK_FIELD)
         self._has_sample = self._has_field(SAMPLED_FIELD)
         self._has_positions = self._phrases_work()
+        # People's words are searched in the per-language fields; an index built before they
+        # existed (or with other analyzers) has none, and is searched in ``caption``.
+        self._word_fields = [f for f in languages.all_fields() if self._has_text_field(f)]
         self._hidden_cache: tuple[Sequence[int], tantivy.Query] | None = None
 
     def _has_field(self, name: str) -> bool:
         try:
             tantivy.Query.term_query(self._schema, name, 0)
+        except ValueError:
+            return False
+        return True
+
+    def _has_text_field(self, name: str) -> bool:
+        """Whether ``name`` is a text field whose analyzer this code registered (a strict
+        parse refuses a missing field or an unknown analyzer)."""
+        try:
+            self._index.parse_query("a", [name])
         except ValueError:
             return False
         return True
@@ -221,7 +237,9 @@ class TextIndex:
         if probe > RELEVANCE_PROBE_MAX:
             return None
         searcher = self._searcher()
-        best = searcher.search(self._query(text, [], hidden), probe, count=False)
+        best = searcher.search(
+            self._query(text, [], hidden, narrowed_by=conditions), probe, count=False
+        )
         if len(best.hits) < probe:
             return None
         ranked = self._positions(best)
@@ -307,11 +325,17 @@ class TextIndex:
 
     # --- translation -------------------------------------------------------------------------
     def _query(
-        self, text: str, conditions: Sequence[Condition], hidden: Sequence[int]
+        self,
+        text: str,
+        conditions: Sequence[Condition],
+        hidden: Sequence[int],
+        *,
+        narrowed_by: Sequence[Condition] = (),
     ) -> tantivy.Query:
-        words, _errors = self._index.parse_query_lenient(
-            text, ["caption"], conjunction_by_default=True
-        )
+        """The words, the conditions and the hidden positions as one query; the words are
+        looked for only in the fields of the languages ``conditions`` (or ``narrowed_by``,
+        conditions applied later) keep."""
+        words = self._words(text, [*conditions, *narrowed_by])
         parts: list[tuple[tantivy.Occur, tantivy.Query]] = [(tantivy.Occur.Must, words)]
         for condition in conditions:
             # Filters decide which captions match, never how well: a term query on a
@@ -321,6 +345,38 @@ class TextIndex:
         if len(hidden):
             parts.append((tantivy.Occur.MustNot, self._hidden_query(hidden)))
         return tantivy.Query.boolean_query(parts)
+
+    def _words(self, text: str, conditions: Sequence[Condition]) -> tantivy.Query:
+        """A person's words, analysed by each searched field's own analyzer (stemmed for its
+        language, folded, CJK cut into characters: ``app.textsearch.languages``); every word
+        must match, a quoted phrase or a CJK word in sequence.
+
+        A caption is in one words field only, so the query is the union of one whole query
+        per field: a union of intersections, not an intersection of unions (on 1M rows,
+        "white cat" over 18 fields: 3.5 ms against 7.4). When the conditions keep some
+        languages, only their fields are searched: one language is one field, a plain term
+        query as fast as before. In the fields of other languages than English the English
+        stems are looked for too (``languages.english_forms``). An index without words
+        fields is searched in ``caption``."""
+        if not self._word_fields:
+            return self._parsed(text, CAPTION_FIELD)
+        fields = languages.searched_fields(self._word_fields, _languages_kept(conditions))
+        english = languages.english_forms(text)
+        per_field = []
+        for field in fields:
+            query = self._parsed(text, field)
+            if english != text and field != languages.DEFAULT_FIELD:
+                # The better of the two, not their sum: a caption matching both is no better.
+                query = tantivy.Query.disjunction_max_query([query, self._parsed(english, field)])
+            per_field.append(query)
+        if not per_field:
+            return tantivy.Query.empty_query()
+        if len(per_field) == 1:
+            return per_field[0]
+        return tantivy.Query.boolean_query([(tantivy.Occur.Should, q) for q in per_field])
+
+    def _parsed(self, text: str, field: str) -> tantivy.Query:
+        return self._index.parse_query_lenient(text, [field], conjunction_by_default=True)[0]
 
     def _hidden_query(self, hidden: Sequence[int]) -> tantivy.Query:
         """The exclusion of the hidden positions, built once per hidden set (the caller hands
@@ -338,6 +394,17 @@ class TextIndex:
         if text is None:
             raise Unsupported(f"{condition.op} on {condition.column}")
         return _TRANSLATIONS[text](self._schema, condition.column, condition.value)
+
+
+def _languages_kept(conditions: Sequence[Condition]) -> set[str] | None:
+    """The languages every condition on ``language`` allows, or None when none restricts."""
+    kept: set[str] | None = None
+    for condition in conditions:
+        if condition.column != "language" or condition.op not in ("eq", "in"):
+            continue
+        values = {condition.value} if condition.op == "eq" else set(condition.value)
+        kept = values if kept is None else kept & values
+    return kept
 
 
 def _number(column: str, value: object) -> tuple[tantivy.FieldType, float | int]:
