@@ -90,6 +90,9 @@ class Catalog:
     connection: CatalogConnection
     # Datasets large enough to answer facets and histograms from their 1% sample table.
     sampled: set[str] = field(default_factory=set)
+    # Datasets with a 1 % sample table, and the row counts of those datasets.
+    sample_tables: set[str] = field(default_factory=set)
+    sizes: dict[str, int] = field(default_factory=dict)
     # The scores each dataset has a top table for (``schema.top_table``).
     top_sorted: dict[str, set[str]] = field(default_factory=dict)
     # Whole rows, by position or id.
@@ -125,7 +128,9 @@ class Catalog:
         )
         present = {row[0] for row in tables}
         if "records_sample" in present:
+            self.sample_tables.add(name)
             _, total = self.connection.query(f"SELECT count(*) FROM {_table(name)}")
+            self.sizes[name] = int(total[0][0])
             if total[0][0] >= SAMPLE_FROM_ROWS:
                 self.sampled.add(name)
         self.top_sorted[name] = {s for s in TOP_SORTS if top_table(s) in present}

@@ -88,3 +88,15 @@ def test_browse_bench_smoke(tmp_path, capsys) -> None:
     )
     assert any("reused" in note for note in again.notes)
     assert any("earlier run" in note for note in again.notes)
+
+
+@pytest.mark.slow
+def test_lab_bench_smoke(tmp_path, capsys) -> None:
+    from bench.lab import main as lab_main
+
+    report = lab_main(["--rows", "3000", "--repeat", "2", "--warmup", "0", "--out", str(tmp_path)])
+    operations = [row.operation for row in report.rows]
+    assert any("slider step" in op for op in operations)
+    assert any("compare mode" in op for op in operations)
+    assert all(row.p50_ms is not None for row in report.rows)
+    assert (tmp_path / "lab-results-3000.md").is_file()
