@@ -65,6 +65,10 @@ class Explorer:
     # Sample ids whose last link check gave one of the statuses (the image service's store).
     link_ids: LinkIds | None = None
     plans: PlanCache = field(default_factory=PlanCache)
+    # dataset -> ((dataset, hidden-set version), histograms of the whole visible set)
+    _whole_histograms: dict[str, tuple[tuple[str, int], dict[str, Histogram]]] = field(
+        default_factory=dict, repr=False
+    )
 
     # --- safety -------------------------------------------------------------------------------
     @cached_property
@@ -299,6 +303,18 @@ class Explorer:
             )
             for score in SCORE_DOMAINS
         }
+
+    def whole_histograms(self, dataset: DatasetHandle) -> dict[str, Histogram]:
+        """Histograms of every visible record (no filter but the server's safety rules): the
+        faint "whole dataset" behind each chart. They change only with the hidden set, so
+        they are kept per dataset by its version (a full-table aggregate costs a scan)."""
+        key = (dataset.name, self.catalog.hidden.version)
+        cached = self._whole_histograms.get(dataset.name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        histograms = self.histograms(dataset, RecordFilter())
+        self._whole_histograms[dataset.name] = (key, histograms)
+        return histograms
 
     def visible_count(self, dataset: DatasetHandle) -> int:
         """Records anyone may see: not hidden, and not filtered out by classroom mode."""

@@ -13,7 +13,8 @@ from app.catalog.filters import RecordFilter
 from app.explore.datasets import DatasetHandle
 from app.explore.semantic import SemanticSearch
 from app.explore.service import BrowseResult, Explorer
-from app.web.deps import DatasetDep, ExplorerDep, FilterDep, SemanticDep
+from app.web.charts import score_charts
+from app.web.deps import DatasetDep, ExplorerDep, FilterDep, SemanticDep, SettingsDep
 from app.web.params import PageDep, PageParams, SearchDep, SearchParams
 from app.web.redirects import safe_next
 from app.web.render import render
@@ -124,22 +125,34 @@ async def count_partial(
     return render(request, "partials/_count.html", {"total": total})
 
 
-@router.get("/histograms", summary="Score histograms of the current selection (partial)")
+@router.get("/histograms", summary="Score charts of the current selection (page or partial)")
 async def histograms_partial(
     request: Request,
     dataset: DatasetDep,
     explorer: ExplorerDep,
     record_filter: FilterDep,
     search: SearchDep,
+    settings: SettingsDep,
 ):
     if search.like is not None or search.mode == "meaning":
         # A kNN answer has no histogram of its own: show the filtered set it was drawn from.
         record_filter = record_filter.model_copy(update={"q": None})
-    histograms = await to_thread.run_sync(lambda: explorer.histograms(dataset, record_filter))
+    histograms, whole = await to_thread.run_sync(
+        lambda: (explorer.histograms(dataset, record_filter), explorer.whole_histograms(dataset))
+    )
+    charts = score_charts(
+        histograms,
+        record_filter,
+        whole=whole,
+        blur_threshold=settings.punsafe_threshold,
+        base_query=request.query_params.multi_items(),
+    )
+    # htmx (the grid's sidebar) gets the charts alone; a plain GET (the no-script link) a page.
     return render(
         request,
-        "partials/_histograms.html",
-        {"dataset": dataset, "histograms": histograms},
+        "pages/charts.html",
+        {"dataset": dataset, "charts": charts},
+        partial="partials/_histograms.html",
     )
 
 

@@ -9,17 +9,22 @@ from anyio import to_thread
 from fastapi import APIRouter, Request
 
 from app.catalog.filters import RecordFilter
+from app.catalog.queries import FacetValue, Histogram
 from app.explore.datasets import DatasetHandle
-from app.web.deps import DatasetDep, WorkspaceDep
+from app.web.charts import facet_charts, score_charts
+from app.web.deps import DatasetDep, SettingsDep, WorkspaceDep
 from app.web.render import render
 from app.workspace import Workspace
 
 router = APIRouter(tags=["pages"])
 
+FACET_TITLES = {"language": "Languages", "domain": "Top domains", "license": "Licences"}
+
 
 def overview_data(workspace: Workspace, dataset: DatasetHandle) -> dict[str, Any]:
     explorer = workspace.explorer
     facets = explorer.facets(dataset, RecordFilter(), limit=12)
+    histograms = explorer.whole_histograms(dataset)
     visible = explorer.visible_count(dataset)
     rot = workspace.images.links.rot_stats(dataset.name, top_domains=15)
     manifest = dataset.manifest
@@ -39,6 +44,7 @@ def overview_data(workspace: Workspace, dataset: DatasetHandle) -> dict[str, Any
         "text_index_seconds": manifest.text_index_seconds,
         "score_stats": {k: v.model_dump() for k, v in manifest.score_stats.items()},
         "facets": {column: [asdict(v) for v in values] for column, values in facets.items()},
+        "histograms": {score: asdict(h) for score, h in histograms.items()},
         "links": {
             "checked": rot.checked,
             "alive": rot.alive,
@@ -52,9 +58,28 @@ def overview_data(workspace: Workspace, dataset: DatasetHandle) -> dict[str, Any
 
 
 @router.get("/overview", summary="What a dataset holds, how it was built, its link rot")
-async def overview_page(request: Request, dataset: DatasetDep, workspace: WorkspaceDep):
+async def overview_page(
+    request: Request, dataset: DatasetDep, workspace: WorkspaceDep, settings: SettingsDep
+):
     data = await to_thread.run_sync(lambda: overview_data(workspace, dataset))
-    return render(request, "pages/overview.html", {"dataset": dataset, "overview": data})
+    # Every bar opens the grid on this dataset with its filter.
+    grid = [("ds", dataset.name)]
+    charts = {
+        "scores": score_charts(
+            {score: Histogram(**h) for score, h in data["histograms"].items()},
+            RecordFilter(),
+            blur_threshold=settings.punsafe_threshold,
+            base_query=grid,
+        ),
+        "facets": facet_charts(
+            {c: [FacetValue(**v) for v in values] for c, values in data["facets"].items()},
+            titles=FACET_TITLES,
+            base_query=grid,
+        ),
+    }
+    return render(
+        request, "pages/overview.html", {"dataset": dataset, "overview": data, "charts": charts}
+    )
 
 
 @router.get("/api/overview", tags=["api"], summary="JSON twin of /overview")
