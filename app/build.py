@@ -15,6 +15,7 @@ server will open it (blocklists of URL or image hashes need that catalog).
 
 from __future__ import annotations
 
+import itertools
 import shutil
 import tempfile
 import time
@@ -37,6 +38,7 @@ from app.catalog.layout import DatasetPaths, check_dataset_name
 from app.catalog.manifest import Manifest, write_manifest
 from app.config import Settings
 from app.images.importing import ImageSourceError, image_source_kind, import_images
+from app.images.linkseed import checks_from_img2dataset
 from app.textsearch.index import build_text_index
 from app.vectors import build as vector_build
 from app.vectors.embed import EmbedResult, embed_dataset
@@ -204,3 +206,16 @@ def build_vectors(settings: Settings, name: str, *, progress: bool = True) -> No
     weights) for images, the packaged MiniLM for captions."""
     embed(settings, name, progress=progress)
     index(settings, name, progress=progress)
+
+
+def seed_link_statuses(settings: Settings, name: str, *, chunk: int = 50_000) -> int:
+    """Link statuses from the download statuses an img2dataset source carries (its ``status``
+    and ``error_message`` columns), for the visible records; nothing is fetched. A record
+    checked since (by `loupe check-links` or the server) keeps that newer status."""
+    with workspace(settings, names=[name]) as opened:
+        links = opened.images.links
+        checks = checks_from_img2dataset(name, opened.catalog.export_batches(name, []))
+        stored = 0
+        while batch := list(itertools.islice(checks, chunk)):
+            stored += links.record_many(batch, keep_newer=True)
+        return stored

@@ -3,7 +3,9 @@
 Three formats are recognised from their column names alone (case-insensitively):
 
 * LAION-5B metadata (``SAMPLE_ID, URL, TEXT, WIDTH, HEIGHT, similarity, ...``);
-* img2dataset output (``key, url, caption, status, width, height, ...``);
+* img2dataset output (``key, url, caption, status, width, height, ...``); when it carries
+  LAION's ``SAMPLE_ID`` (``--save_additional_columns``), that is the record's id and
+  img2dataset's ``key`` (a shard position, the name of the image file) its ``image_key``;
 * clip-retrieval metadata (``image_path, caption, url, ...``).
 
 A user mapping (``--map src=dst``) is applied on top and wins over detection. Every source column
@@ -65,7 +67,12 @@ FORMATS: tuple[SourceFormat, ...] = (
     SourceFormat(
         "img2dataset",
         frozenset({"key", "status"}),
-        {"sample_id": ("key",), "caption": ("caption",), **_COMMON},
+        {
+            "sample_id": ("sample_id", "key"),
+            "caption": ("caption",),
+            "image_key": ("key",),
+            **_COMMON,
+        },
     ),
     SourceFormat(
         "clip-retrieval",

@@ -139,6 +139,14 @@ COLUMNS: tuple[Column, ...] = (
         "Path of the image in a local store (clip-retrieval metadata), if given.",
     ),
     Column(
+        "image_key",
+        "VARCHAR",
+        "id",
+        "Image key",
+        "The name img2dataset stored the image under (its `key`: a shard position), when the "
+        "record's id is LAION's SAMPLE_ID instead.",
+    ),
+    Column(
         "source_row",
         "BIGINT",
         "int",

@@ -37,7 +37,7 @@ def ingest(
 ) -> None:
     """Turn parquet metadata (LAION-5B, img2dataset, clip-retrieval) into a dataset."""
     # Imported here so that `loupe --help` does not pay for DuckDB and tantivy.
-    from app.build import build_dataset, import_embeddings
+    from app.build import build_dataset, import_embeddings, seed_link_statuses
     from app.catalog.hidden import HiddenSetUnknown
     from app.catalog.ingest import IngestError
     from app.config import Settings
@@ -75,6 +75,13 @@ def ingest(
                 f"Imported {summary.get('imported', 0):,} precomputed image embeddings from "
                 f"{root}; next: loupe index {name}"
             )
+        if manifest.source_format == "img2dataset":
+            seeded = seed_link_statuses(settings, name)
+            if seeded:
+                typer.echo(
+                    f"Link statuses of {seeded:,} records taken from img2dataset's own "
+                    "download results (status, error_message); nothing was fetched."
+                )
     except (
         IngestError,
         PrecomputedError,

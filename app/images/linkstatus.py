@@ -86,6 +86,16 @@ def domain_of(url: str | None) -> str | None:
     return host.removeprefix("www.")
 
 
+_UPSERT = (
+    "INSERT INTO link_status (dataset, sample_id, status, detail, http_status, domain, "
+    "checked_at, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (dataset, sample_id) "
+    "DO UPDATE SET status = excluded.status, detail = excluded.detail, "
+    "http_status = excluded.http_status, domain = excluded.domain, "
+    "checked_at = excluded.checked_at, seconds = excluded.seconds"
+)
+_UPSERT_KEEP_NEWER = _UPSERT + " WHERE excluded.checked_at > link_status.checked_at"
+
+
 class LinkStatusStore:
     def __init__(self, path: Path) -> None:
         self.path = path
@@ -122,7 +132,9 @@ class LinkStatusStore:
     def record(self, check: LinkCheck) -> None:
         self.record_many([check])
 
-    def record_many(self, checks: Iterable[LinkCheck]) -> int:
+    def record_many(self, checks: Iterable[LinkCheck], *, keep_newer: bool = False) -> int:
+        """Store checks; with ``keep_newer`` a record already checked later keeps its status
+        (statuses seeded from an old download never overwrite a fresh check)."""
         rows = [
             (
                 c.dataset,
@@ -142,11 +154,7 @@ class LinkStatusStore:
         conn = self._connect()
         try:
             with conn:
-                conn.executemany(
-                    "INSERT OR REPLACE INTO link_status (dataset, sample_id, status, detail, "
-                    "http_status, domain, checked_at, seconds) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    rows,
-                )
+                conn.executemany(_UPSERT_KEEP_NEWER if keep_newer else _UPSERT, rows)
         finally:
             conn.close()
         return len(rows)

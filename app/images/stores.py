@@ -75,6 +75,13 @@ def safe_id(sample_id: object) -> str | None:
     return text if _SAFE_ID.match(text) and ".." not in text else None
 
 
+def image_key(record: Mapping[str, Any]) -> Any:
+    """The name a record's image is stored under: img2dataset's key when the record's id is
+    LAION's SAMPLE_ID (``image_key``), else the sample id."""
+    key = record.get("image_key")
+    return key if key not in (None, "") else record.get("sample_id")
+
+
 class FolderStore:
     """Files under ``root``: ``<sample_id>.<ext>``, img2dataset's ``files`` layout
     (``<key[:-4]>/<key>.jpg``), or the path a record gives in ``image_path``."""
@@ -96,7 +103,7 @@ class FolderStore:
         image_path = record.get("image_path")
         if isinstance(image_path, str) and image_path and "\x00" not in image_path:
             yield from self._image_path_candidates(image_path)
-        sample_id = safe_id(record.get("sample_id"))
+        sample_id = safe_id(image_key(record))
         if sample_id is None:
             return
         for ext in IMAGE_EXTENSIONS:
@@ -248,7 +255,7 @@ class TarShardStore:
     # -- lookup --------------------------------------------------------------------------
 
     def locate(self, record: Mapping[str, Any]) -> Located | None:
-        sample_id = record.get("sample_id")
+        sample_id = image_key(record)
         if sample_id is None:
             return None
         self.ensure_index()

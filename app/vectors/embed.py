@@ -43,7 +43,7 @@ DECODE_TARGET = 448  # JPEG draft size: twice CLIP's 224 input, decoded at reduc
 
 # rows(positions, columns) -> the visible rows among ``positions``, in order.
 RowReader = Callable[[Sequence[int], Sequence[str]], list[dict[str, Any]]]
-EMBED_COLUMNS: tuple[str, ...] = ("pos", "sample_id", "image_path", "caption")
+EMBED_COLUMNS: tuple[str, ...] = ("pos", "sample_id", "image_path", "image_key", "caption")
 
 
 class EmbedError(Exception):
