@@ -29,9 +29,15 @@ from app.web import (
     overview,
     records,
     review,
+    schemas,
     search,
 )
-from app.web.middleware import DropEmptyQueryParams, LimitRequestBody
+from app.web.middleware import (
+    AnswerHead,
+    DropEmptyQueryParams,
+    LimitRequestBody,
+    SecurityHeaders,
+)
 from app.web.render import make_templates
 from app.workspace import open_workspace
 
@@ -65,8 +71,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(DropEmptyQueryParams)
     # Room for the largest upload plus its multipart envelope and form fields.
     app.add_middleware(LimitRequestBody, max_bytes=settings.max_upload_bytes + 64 * 1024)
+    app.add_middleware(AnswerHead)  # HEAD wherever GET is
+    app.add_middleware(SecurityHeaders)  # outermost: every response, the 413 above included
     errors.install(app)
     identity.install(app)
+    schemas.install(app, settings)  # /openapi.json: errors, page types, setting bounds
     app.include_router(browse.router)
     app.include_router(records.router)
     app.include_router(api.router)

@@ -10,3 +10,12 @@ document.addEventListener("htmx:configRequest", (event) => {
     }
   }
 });
+
+// A <select data-submit-on-change> (the dataset switcher) submits its form when changed. An
+// inline onchange= attribute would be refused by the Content-Security-Policy (no inline script).
+document.addEventListener("change", (event) => {
+  const target = event.target;
+  if (target instanceof HTMLSelectElement && target.hasAttribute("data-submit-on-change")) {
+    if (target.form) target.form.requestSubmit ? target.form.requestSubmit() : target.form.submit();
+  }
+});

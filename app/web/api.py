@@ -20,11 +20,14 @@ from app.web.deps import (
 )
 from app.web.params import PageDep, PageParams, SearchDep, SearchParams
 from app.web.render import url_with
+from app.web.schemas import Count, DatasetInfo, Facets, Histograms, Record, RecordsPage
 
 router = APIRouter(prefix="/api", tags=["api"])
 
 
-@router.get("/datasets", summary="The datasets this server holds")
+@router.get(
+    "/datasets", summary="The datasets this server holds", response_model=list[DatasetInfo]
+)
 async def list_datasets(datasets: DatasetsDep) -> list[dict[str, Any]]:
     return [
         {
@@ -73,7 +76,11 @@ def records_body(
     return body
 
 
-@router.get("/records", summary="A page of records matching the filters (twin of /)")
+@router.get(
+    "/records",
+    summary="A page of records matching the filters (twin of /)",
+    response_model=RecordsPage,
+)
 async def list_records(
     request: Request,
     dataset: DatasetDep,
@@ -94,6 +101,7 @@ async def list_records(
 @router.get(
     "/search",
     summary="Search by caption words (mode=text) or by meaning (mode=meaning), with filters",
+    response_model=RecordsPage,
 )
 async def search(
     request: Request,
@@ -114,6 +122,7 @@ async def search(
 @router.get(
     "/records/{sample_id}/similar",
     summary="The records whose images are most like this one's, with filters",
+    response_model=RecordsPage,
 )
 async def similar(
     request: Request,
@@ -131,7 +140,9 @@ async def similar(
     return records_body(request, dataset.name, answer.result.sort, params, answer)
 
 
-@router.get("/count", summary="The exact number of records under the filters")
+@router.get(
+    "/count", summary="The exact number of records under the filters", response_model=Count
+)
 async def count(
     dataset: DatasetDep, explorer: ExplorerDep, record_filter: FilterDep
 ) -> dict[str, Any]:
@@ -142,6 +153,7 @@ async def count(
 @router.get(
     "/records/{sample_id}",
     summary="One record, every column, and what LAION's models decided (twin of /records/{id})",
+    response_model=Record,
 )
 async def get_record(
     dataset: DatasetDep,
@@ -166,7 +178,11 @@ async def get_record(
     return body
 
 
-@router.get("/facets", summary="Counts by language, domain and licence under the filters")
+@router.get(
+    "/facets",
+    summary="Counts by language, domain and licence under the filters",
+    response_model=Facets,
+)
 async def facets(
     dataset: DatasetDep, explorer: ExplorerDep, record_filter: FilterDep
 ) -> dict[str, list[dict[str, Any]]]:
@@ -174,7 +190,11 @@ async def facets(
     return {column: [asdict(v) for v in values] for column, values in result.items()}
 
 
-@router.get("/histograms", summary="20-bin histograms of every score under the filters")
+@router.get(
+    "/histograms",
+    summary="20-bin histograms of every score under the filters",
+    response_model=Histograms,
+)
 async def histograms(
     dataset: DatasetDep, explorer: ExplorerDep, record_filter: FilterDep
 ) -> dict[str, dict[str, Any]]:

@@ -29,7 +29,14 @@ async def login_page(
     return render(request, "pages/login.html", {"next": safe_next(next_), "error": None})
 
 
-@router.post("/login", summary="Sign in with a name and password")
+@router.post(
+    "/login",
+    summary="Sign in with a name and password",
+    responses={
+        401: {"description": "Wrong name or password: the sign-in page again, saying so."},
+        429: {"description": "Too many failed sign-ins: Retry-After says when to try again."},
+    },
+)
 async def login(
     request: Request,
     name: Annotated[str, Form(max_length=200)] = "",

@@ -17,6 +17,7 @@ from typing import Annotated
 from fastapi import Depends, HTTPException, Query, Request
 
 from app.catalog.filters import RecordFilter
+from app.catalog.layout import DATASET_NAME
 from app.config import Settings
 from app.explore.datasets import DatasetHandle
 from app.explore.semantic import SemanticSearch
@@ -55,7 +56,12 @@ async def get_datasets(request: Request) -> dict[str, DatasetHandle]:
 async def get_dataset(
     request: Request,
     ds: Annotated[
-        str | None, Query(max_length=63, description="Dataset name; the default one if absent.")
+        str | None,
+        Query(
+            max_length=63,
+            pattern=DATASET_NAME.pattern,
+            description="Dataset name; the default one if absent.",
+        ),
     ] = None,
 ) -> DatasetHandle:
     datasets: dict[str, DatasetHandle] = request.app.state.workspace.datasets

@@ -5,7 +5,100 @@ from __future__ import annotations
 import json
 from urllib.parse import parse_qsl, urlencode
 
+from starlette.datastructures import MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# What a page may load: its own scripts, styles, images and fetches, nothing from another
+# origin, nothing inline. ``img-src data:`` is for the empty favicon (``<link rel="icon"
+# href="data:,">``); ``worker-src blob:`` for the embedding map's vendored scatterplot, which
+# builds its spatial index in a worker made from a blob: URL of its own code (script-src
+# still decides what code runs, so this lets no new script in). No ``'unsafe-inline'``, no
+# ``'unsafe-eval'``: htmx is told not to inject its indicator <style> nor to eval (the
+# ``htmx-config`` meta in templates/base.html).
+CONTENT_SECURITY_POLICY = "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "font-src 'self'",
+        "connect-src 'self'",
+        "worker-src 'self' blob:",
+        "object-src 'none'",
+        "base-uri 'none'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
+
+SECURITY_HEADERS: dict[str, str] = {
+    "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+    "X-Frame-Options": "DENY",  # frame-ancestors for browsers that predate CSP 2
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",  # pages also say so in <meta name="referrer">
+}
+
+
+def with_security_headers(headers: MutableHeaders) -> None:
+    """Add the headers a response does not set itself (the image route sets a stricter CSP
+    of its own for SVG placeholders, and keeps it)."""
+    for name, value in SECURITY_HEADERS.items():
+        if name not in headers:
+            headers[name] = value
+
+
+class SecurityHeaders:
+    """Every response — pages, API, static files, images, errors, redirects, the 413 of
+    ``LimitRequestBody`` — carries ``SECURITY_HEADERS``. Installed outermost of our
+    middleware; the 500 page of Starlette's ServerErrorMiddleware is answered outside every
+    middleware, so app.web.errors adds the same headers to it."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                with_security_headers(MutableHeaders(scope=message))
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+class AnswerHead:
+    """``HEAD`` is answered wherever ``GET`` is (monitors and link checkers use it).
+
+    FastAPI's routes answer only the methods they declare, and declaring HEAD on each would
+    double every operation in the OpenAPI document; instead a HEAD request is run as the
+    GET it mirrors, once, here, and its body dropped: status and headers (Content-Length
+    included) are the GET's. A path without GET answers HEAD with the GET's 405 and its
+    ``Allow`` header. The GET's work is done in full (like Starlette's own HEAD handling);
+    HEAD is for checking, not for saving the server work."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] != "HEAD":
+            await self.app(scope, receive, send)
+            return
+        finished = False
+
+        async def send_without_body(message: Message) -> None:
+            nonlocal finished
+            if message["type"] != "http.response.body":
+                await send(message)
+            elif not finished:
+                if message.get("more_body", False):
+                    return  # wait for the last chunk, so the response ends once
+                finished = True
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+        await self.app(dict(scope, method="GET"), receive, send_without_body)
 
 
 class DropEmptyQueryParams:

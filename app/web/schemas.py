@@ -1,0 +1,364 @@
+"""What the API says about itself: response models, error answers, and the OpenAPI document.
+
+The document at ``/openapi.json`` must describe what the server really does
+(``tests/web/test_openapi_conformance.py`` runs schemathesis against it). Three conventions
+keep it so; a new route follows them (see docs/api.md):
+
+- **JSON routes** (under ``/api/``) name a response model from here, ``response_model=...``:
+  FastAPI documents it and checks each answer against it.
+- **Pages** (everything outside ``/api/``) answer HTML: a route there that declares no
+  response is documented as ``text/html`` (``_describe_page``), and a form's POST as maybe
+  answering 303 (post/redirect/get). A route there that answers anything else (a file, an
+  image, JSON) declares it: ``response_class=...`` and ``responses={200: {"content": ...}}``.
+- **Errors are documented here, once, for every route** (``install``): the app-wide guard
+  (sign-in, roles, CSRF), request validation, unknown datasets and records, query time-outs
+  and the body-size limit can answer any route with a 4xx or 503, always shaped as
+  ``ErrorBody`` in JSON — and, outside ``/api/``, as an HTML error page unless the client
+  asks for JSON (``app.web.errors.wants_json``). A route adds only the statuses peculiar to
+  it (429 on the sign-in form, 304 on images).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import FastAPI
+from pydantic import BaseModel, ConfigDict, Field, create_model
+
+from app.catalog.schema import COLUMNS, ColumnKind
+from app.config import Settings
+
+# --- errors ------------------------------------------------------------------------------------
+
+
+class FieldError(BaseModel):
+    field: str = Field(description="The parameter or form field, e.g. `size` or `picture`.")
+    message: str
+
+
+class ErrorBody(BaseModel):
+    """Every error the server answers in JSON (app.web.errors)."""
+
+    detail: str = Field(description="One sentence that says what was wrong and what to do.")
+    errors: list[FieldError] | None = Field(
+        None, description="422 only: each refused parameter and why."
+    )
+
+
+# The statuses any route may answer, and why (app.web.errors, app.web.identity,
+# app.web.middleware). 413 is added to routes that take a request body.
+ERRORS: dict[int, str] = {
+    400: "Bad input the schema cannot express (a page size above the server's cap, a page "
+    "deeper than the offset limit, an upload that is not an image, ...).",
+    401: "Sign in first (LOUPE_REQUIRE_LOGIN, or a reviewer's route).",
+    403: "Not allowed: the role is too low, or a state-changing request came without its "
+    "CSRF token.",
+    404: "No such dataset, record or flag (hidden records are not found either).",
+    409: "Not possible in the current state (search by meaning without embeddings, a flag "
+    "already decided).",
+    422: "A parameter failed validation; `errors` names each one.",
+    503: "A query ran past its time limit, or a model or blocklist is unavailable: try again "
+    "with narrower filters or later.",
+}
+BODY_ERRORS: dict[int, str] = {413: "The request body is larger than the server accepts."}
+HTML_ERROR = {"schema": {"type": "string", "description": "An HTML error page."}}
+
+
+def error_content(path: str) -> dict[str, Any]:
+    json_error = {"schema": {"$ref": "#/components/schemas/ErrorBody"}}
+    if path.startswith("/api/"):
+        return {"application/json": json_error}
+    # A page answers errors as a page, or as JSON when the client asks for it.
+    return {"application/json": json_error, "text/html": HTML_ERROR}
+
+
+# --- records -----------------------------------------------------------------------------------
+
+_KIND_TYPES: dict[ColumnKind, Any] = {
+    "id": str,
+    "text": str,
+    "url": str,
+    "int": int,
+    "float": float,
+    "category": str,
+    "hash": str,
+}
+
+
+def _column_fields() -> dict[str, Any]:
+    """One field per known column (app.catalog.schema.COLUMNS: the list is defined once)."""
+    fields: dict[str, Any] = {}
+    for column in COLUMNS:
+        if column.name in ("pos", "sample_id"):  # every row has these two
+            annotation, default = (int if column.name == "pos" else str), ...
+        else:  # a source may lack any other column
+            annotation, default = _KIND_TYPES[column.kind] | None, None
+        fields[column.name] = (annotation, Field(default, description=column.meaning))
+    return fields
+
+
+RecordColumns = create_model(
+    "RecordColumns",
+    __config__=ConfigDict(extra="allow"),
+    __doc__="A record's known columns; a dataset's extra source columns come as more keys.",
+    **_column_fields(),
+)
+
+
+class ListedRecord(RecordColumns):  # type: ignore[misc, valid-type]
+    """A record as lists show it: its caption cut to a bound (the record itself has it whole)."""
+
+    caption_truncated: bool = Field(
+        False,
+        description="True when `caption` was cut (app.explore.service.LIST_CAPTION_CHARS); "
+        "GET /api/records/{sample_id} has the full text.",
+    )
+    caption_length: int | None = Field(
+        None, description="Length of the full caption, in characters."
+    )
+    knn_score: float | None = Field(
+        None, description="Searches by meaning: cosine similarity to the query."
+    )
+
+
+class RecordsPage(BaseModel):
+    dataset: str
+    total: int | None = Field(
+        description="The exact number of matches, or null when the page stopped counting "
+        "(then see total_at_least, and GET /api/count)."
+    )
+    total_at_least: int
+    sort: str
+    offset: int
+    size: int
+    approximate: bool = Field(description="True when the matches were searched within a cap.")
+    notes: list[str]
+    next: str | None = Field(description="The URL of the next page, if there is one.")
+    records: list[ListedRecord]
+    like: str | None = Field(None, description="More like this: the record searched from.")
+
+
+class UploadMatches(BaseModel):
+    dataset: str
+    total: int
+    records: list[ListedRecord]
+
+
+class Record(RecordColumns):  # type: ignore[misc, valid-type]
+    """One record, every column, its caption whole."""
+
+
+# --- summaries ---------------------------------------------------------------------------------
+
+
+class DatasetInfo(BaseModel):
+    name: str
+    title: str
+    description: str | None
+    row_count: int
+    source_format: str
+    built_at: str
+    extra_columns: list[str]
+
+
+class Count(BaseModel):
+    dataset: str
+    total: int
+
+
+class FacetValue(BaseModel):
+    value: str | None
+    count: int
+    approximate: bool = Field(description="Estimated from a sample (large datasets).")
+
+
+class Histogram(BaseModel):
+    score: str
+    edges: list[float] = Field(description="21 bin edges: 20 bins over the score's fixed domain.")
+    counts: list[int]
+    nulls: int = 0
+    approximate: bool = False
+
+
+Facets = dict[str, list[FacetValue]]
+Histograms = dict[str, Histogram]
+
+
+class LinkDomain(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    domain: str | None = None
+    share_alive: float | None = None
+
+
+class LinkRot(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    checked: int
+    alive: int
+    share_alive: float | None
+    by_status: dict[str, int]
+    by_domain: list[LinkDomain]
+
+
+class Overview(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    name: str
+    title: str
+    description: str | None
+    rows: int
+    visible_rows: int
+    hidden_rows: int
+    source_format: str
+    source_files: list[str]
+    column_mapping: dict[str, str]
+    extra_columns: list[str]
+    built_at: str
+    build_seconds: float | None
+    text_index_seconds: float | None
+    score_stats: dict[str, dict[str, Any]]
+    facets: Facets
+    links: LinkRot
+    parts: dict[str, Any]
+    flags: dict[str, Any]
+
+
+# --- review ------------------------------------------------------------------------------------
+
+
+class FlagOut(BaseModel):
+    model_config = ConfigDict(extra="allow")
+    id: int
+    dataset: str
+    sample_id: str
+    url: str | None = Field(description="Always null for suspected CSAM.")
+    url_sha256: str | None
+    category: str
+    note: str
+    status: Literal["open", "confirmed", "dismissed"] | str
+    flagged_by: str
+    flagged_at: str
+    decided_by: str | None
+    decided_at: str | None
+    decision_note: str | None
+    batch: str | None
+
+
+class FlagQueue(BaseModel):
+    total: int
+    page: int
+    page_size: int
+    counts: dict[str, dict[str, int]]
+    flags: list[FlagOut]
+
+
+class FlagCreated(BaseModel):
+    created: int
+    batch: str | None
+    flags: list[FlagOut]
+
+
+# --- the document ------------------------------------------------------------------------------
+
+# Parameters whose upper bound is a setting, so the document can say what the server refuses.
+_SETTING_BOUNDS: dict[str, str] = {"size": "max_page_size", "k": "max_page_size"}
+
+
+def describe(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """Add what every route may answer (ERRORS) and the bounds set by settings to the
+    document FastAPI generated; statuses a route documents itself are left as they are."""
+    schemas = document.setdefault("components", {}).setdefault("schemas", {})
+    error_schema = ErrorBody.model_json_schema(ref_template="#/components/schemas/{model}")
+    schemas.update(error_schema.pop("$defs", {}))
+    schemas["ErrorBody"] = error_schema
+    for name in ("HTTPValidationError", "ValidationError"):
+        schemas.pop(name, None)
+    for path, operations in document.get("paths", {}).items():
+        for method, operation in operations.items():
+            responses = operation.setdefault("responses", {})
+            statuses = dict(ERRORS)
+            if "requestBody" in operation:
+                statuses.update(BODY_ERRORS)
+            for status, description in statuses.items():
+                key = str(status)
+                declared = responses.get(key)
+                if key == "422" or declared is None:
+                    # FastAPI's own 422 names a shape the server never sends.
+                    responses[key] = {"description": description}
+                    declared = responses[key]
+                if status >= 400:
+                    declared.setdefault("content", error_content(path))
+            if not path.startswith("/api/"):
+                _describe_page(method, responses)
+            if method == "get" and settings.require_login and not path.startswith("/api/"):
+                responses.setdefault(
+                    "303", {"description": "Sign in first: a browser is sent to /login."}
+                )
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") != "query":
+                    continue
+                setting = _SETTING_BOUNDS.get(parameter.get("name", ""))
+                if setting:
+                    _set_maximum(parameter.get("schema", {}), getattr(settings, setting))
+                if not parameter.get("required"):
+                    _blank_is_absent(parameter.get("schema", {}))
+    vector = schemas.get("VectorQuery", {}).get("properties", {}).get("k")
+    if vector is not None:
+        _set_maximum(vector, settings.max_page_size)
+    return document
+
+
+# What FastAPI writes for a route that declared nothing: a JSON body of any shape.
+_UNDECLARED = {"application/json": {"schema": {}}}
+
+
+def _describe_page(method: str, responses: dict[str, Any]) -> None:
+    """Outside /api/ a route that declared nothing answers with a page (or an htmx
+    partial): HTML. A form's POST may answer with a redirect back to a page (303, the
+    post/redirect/get pattern every form here follows)."""
+    ok = responses.get("200")
+    if ok is not None and ok.get("content") == _UNDECLARED:
+        ok["content"] = {"text/html": {"schema": {"type": "string"}}}
+        ok["description"] = "The page, or for an htmx request the part of it that changed."
+    if method == "post":
+        responses.setdefault("303", {"description": "Back to a page (post/redirect/get)."})
+
+
+def _blank_is_absent(schema: dict[str, Any]) -> None:
+    """An optional query parameter sent blank (``?ds=``, what a plain GET form sends for an
+    empty field) is dropped before validation (app.web.middleware.DropEmptyQueryParams):
+    it means "absent", whatever the parameter's own pattern or length."""
+    options = schema.get("anyOf", [schema])
+    constrained = any(
+        option.get("type") == "string" and {"pattern", "minLength", "maxLength"} & set(option)
+        for option in options
+    )
+    if not constrained or BLANK in options:
+        return
+    if "anyOf" not in schema:
+        own = {k: schema.pop(k) for k in list(schema) if k not in ("title", "description")}
+        schema["anyOf"] = [own]
+    schema["anyOf"].append(dict(BLANK))
+
+
+BLANK = {"type": "string", "pattern": r"^\s*$", "description": "Blank: the same as absent."}
+
+
+def _set_maximum(schema: dict[str, Any], bound: int) -> None:
+    """The bound on an integer schema, also inside ``anyOf`` (optional parameters)."""
+    for option in [schema, *schema.get("anyOf", [])]:
+        if option.get("type") == "integer":
+            option["maximum"] = min(option.get("maximum", bound), bound)
+
+
+def install(app: FastAPI, settings: Settings) -> None:
+    """Serve the described document at /openapi.json (FastAPI still builds it, once per
+    change of the routes)."""
+    generate = app.openapi
+    described: list[dict[str, Any]] = []
+
+    def openapi() -> dict[str, Any]:
+        document = generate()
+        if not described or described[0] is not document:
+            described[:] = [describe(document, settings)]
+        return document
+
+    app.openapi = openapi  # type: ignore[method-assign]
