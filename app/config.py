@@ -83,6 +83,11 @@ class Settings(BaseSettings):
     max_knn_results: int = Field(
         1000, ge=10, le=100_000, description="Most results a search by meaning pages through."
     )
+    query_vector_ttl_s: float = Field(
+        30 * 24 * 3600,
+        gt=0,
+        description="How long the embedding of an uploaded picture is kept, so its search is a URL that pages, shares and exports (the picture itself is never kept).",
+    )
     max_upload_bytes: int = Field(
         10_000_000, ge=1, description="Largest image a person may upload to search by image."
     )

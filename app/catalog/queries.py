@@ -405,6 +405,13 @@ class Catalog:
             return None
         return [row[0] for row in rows]
 
+    def records_batch(self, name: str, positions: Sequence[int]) -> pa.RecordBatch:
+        """Whole records at ``positions`` in the order given, hidden ones left out, as one
+        Arrow batch (an export of a ranked answer: nearest neighbours)."""
+        hidden = self.hidden.of(name)
+        store = self.row_stores[name]
+        return store.record_batch([int(p) for p in positions if int(p) not in hidden])
+
     # --- exports ------------------------------------------------------------------------------
     def export_batches(
         self,

@@ -141,7 +141,7 @@ COLUMNS: tuple[Column, ...] = (
     Column(
         "image_key",
         "VARCHAR",
-        "id",
+        "text",
         "Image key",
         "The name img2dataset stored the image under (its `key`: a shard position), when the "
         "record's id is LAION's SAMPLE_ID instead.",

@@ -17,6 +17,7 @@ from app.catalog.filters import RecordFilter
 from app.explore.datasets import DatasetHandle
 from app.explore.service import BrowseResult, Explorer
 from app.vectors.queries import QueryEncoder
+from app.vectors.saved import SavedVector, SavedVectors
 from app.vectors.search import Accept, Hit, VectorIndex
 
 Space = Literal["auto", "captions", "images"]
@@ -47,6 +48,8 @@ class SemanticSearch:
     explorer: Explorer
     encoder: QueryEncoder
     max_results: int = 1000
+    # Query embeddings of uploaded pictures, kept under a short id (app.vectors.saved).
+    saved: SavedVectors | None = None
 
     # --- what is possible -----------------------------------------------------------------------
     def status(self, dataset: DatasetHandle) -> MeaningStatus:
@@ -113,9 +116,41 @@ class SemanticSearch:
         record_filter: RecordFilter,
         *,
         limit: int,
+        offset: int = 0,
     ) -> BrowseResult:
         """A query embedding the client computed itself (as clip-retrieval's back end takes)."""
-        return self._nearest(dataset, vector, kind, record_filter, limit, 0)
+        return self._nearest(dataset, vector, kind, record_filter, limit, offset)
+
+    def save_image_query(self, dataset: DatasetHandle, picture: Any) -> str:
+        """Embed an uploaded picture and keep the embedding (never the picture); returns the
+        id a ``vec`` URL parameter names it by."""
+        if self.saved is None:
+            raise MeaningUnavailable("this server keeps no query embeddings")
+        vectors = dataset.vectors()
+        self._require(vectors, "image")
+        problem = self.encoder.image_space_problem(vectors.meta("image"))
+        if problem:
+            raise MeaningUnavailable(problem)
+        return self.saved.save("image", self.encoder.embed_image_query(picture))
+
+    def saved_query(self, vector_id: str) -> SavedVector:
+        """The kept embedding ``vector_id`` names (SavedVectorMissing if expired)."""
+        if self.saved is None:
+            raise MeaningUnavailable("this server keeps no query embeddings")
+        return self.saved.load(vector_id)
+
+    def by_saved(
+        self,
+        dataset: DatasetHandle,
+        vector_id: str,
+        record_filter: RecordFilter,
+        *,
+        limit: int,
+        offset: int = 0,
+    ) -> BrowseResult:
+        """The records nearest a kept query embedding (an uploaded picture's)."""
+        saved = self.saved_query(vector_id)
+        return self._nearest(dataset, saved.vector, saved.kind, record_filter, limit, offset)
 
     def like(
         self,

@@ -321,6 +321,21 @@ class Explorer:
         return self.count(dataset, RecordFilter())
 
     # --- exports ------------------------------------------------------------------------------
+    def export_ranked(
+        self, dataset: DatasetHandle, rows: Sequence[dict[str, Any]]
+    ) -> Iterator[pa.RecordBatch]:
+        """Whole records of a ranked answer (a search by meaning: ``rows`` nearest first, each
+        with its ``knn_score``), in rank order, with the score as a last column."""
+        batch = self.catalog.records_batch(dataset.name, [row["pos"] for row in rows])
+        score = {row["pos"]: row.get("knn_score") for row in rows}
+        positions = batch.column(batch.schema.get_field_index("pos")).to_pylist()
+        scores = pa.array([score.get(p) for p in positions], type=pa.float32())
+        yield (
+            batch.append_column("knn_score", scores)
+            if "knn_score" not in batch.schema.names
+            else batch
+        )
+
     def export_batches(
         self,
         dataset: DatasetHandle,

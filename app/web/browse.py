@@ -13,6 +13,7 @@ from app.catalog.filters import RecordFilter
 from app.explore.datasets import DatasetHandle
 from app.explore.semantic import SemanticSearch
 from app.explore.service import BrowseResult, Explorer
+from app.vectors.saved import SavedVectorMissing
 from app.web.charts import score_charts
 from app.web.deps import DatasetDep, ExplorerDep, FilterDep, SemanticDep, SettingsDep
 from app.web.params import PageDep, PageParams, SearchDep, SearchParams
@@ -48,6 +49,17 @@ async def run_browse(
     """The one query path behind the grid, /api/records and /api/search."""
     explorer: Explorer = request.app.state.workspace.explorer
     semantic: SemanticSearch = request.app.state.workspace.semantic
+    if search.vec is not None:
+        without_words = record_filter.model_copy(update={"q": None})
+        try:
+            result = await to_thread.run_sync(
+                lambda: semantic.by_saved(
+                    dataset, search.vec, without_words, limit=params.size, offset=params.offset
+                )
+            )
+        except SavedVectorMissing as error:
+            raise HTTPException(404, detail=str(error)) from None
+        return Answer(result, without_words)
     if search.like is not None:
         like = await to_thread.run_sync(lambda: explorer.record(dataset, search.like))
         if like is None:
@@ -134,7 +146,7 @@ async def histograms_partial(
     search: SearchDep,
     settings: SettingsDep,
 ):
-    if search.like is not None or search.mode == "meaning":
+    if search.by_meaning:
         # A kNN answer has no histogram of its own: show the filtered set it was drawn from.
         record_filter = record_filter.model_copy(update={"q": None})
     histograms, whole = await to_thread.run_sync(

@@ -19,11 +19,13 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 from anyio import to_thread
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
 
 from app.explore.service import SelectionTooLarge
-from app.web.deps import DatasetDep, ExplorerDep, FilterDep
+from app.web.browse import run_browse
+from app.web.deps import DatasetDep, ExplorerDep, FilterDep, SettingsDep
+from app.web.params import PageParams, SearchDep
 
 router = APIRouter(tags=["export"])
 
@@ -117,18 +119,32 @@ ENCODERS = {"csv": csv_chunks, "parquet": parquet_chunks, "jsonl": jsonl_chunks}
     responses={200: {"content": {media: {} for media in MEDIA_TYPES.values()}}},
 )
 async def export_selection(
+    request: Request,
     dataset: DatasetDep,
     explorer: ExplorerDep,
     record_filter: FilterDep,
+    search: SearchDep,
+    settings: SettingsDep,
     file_format: Annotated[ExportFormat, Query(alias="format")] = "csv",
     limit: Annotated[
         int | None, Query(ge=1, description="At most this many rows (all if absent).")
     ] = None,
 ) -> StreamingResponse:
+    ranked = None
+    if search.by_meaning:
+        # A search by meaning (words, a record, an uploaded picture) is exported as the grid
+        # ranks it: its nearest records, nearest first, with their scores.
+        size = min(limit or settings.max_knn_results, settings.max_knn_results)
+        page = PageParams(sort="", page=1, size=size, after=None, seed=1)
+        ranked = (await run_browse(request, dataset, record_filter, page, search)).result.rows
+
     def start() -> Iterator[bytes]:
-        batches = explorer.export_batches(
-            dataset, record_filter, batch_rows=BATCH_ROWS, limit=limit
-        )
+        if ranked is not None:
+            batches = explorer.export_ranked(dataset, ranked)
+        else:
+            batches = explorer.export_batches(
+                dataset, record_filter, batch_rows=BATCH_ROWS, limit=limit
+            )
         chunks = ENCODERS[file_format](batches)
         # The query runs (and fails, with a clear error page) before the response starts.
         first = next(chunks, b"")

@@ -67,6 +67,12 @@ class SearchParams:
     mode: str
     like: str | None
     space: str
+    vec: str | None = None  # a kept query embedding (an uploaded picture's)
+
+    @property
+    def by_meaning(self) -> bool:
+        """Whether the answer is a nearest-neighbour ranking (not a filtered, counted set)."""
+        return self.like is not None or self.vec is not None or self.mode == "meaning"
 
 
 async def search_params(
@@ -88,8 +94,16 @@ async def search_params(
             "embeddings, image embeddings (needs real CLIP weights), or auto."
         ),
     ] = "auto",
+    vec: Annotated[
+        str | None,
+        Query(
+            pattern="^[0-9a-f]{16}$",
+            description="Id of a kept query embedding: the search by an uploaded picture "
+            "(POST /search/image redirects to it).",
+        ),
+    ] = None,
 ) -> SearchParams:
-    return SearchParams(mode=mode, like=like, space=space)
+    return SearchParams(mode=mode, like=like, space=space, vec=vec)
 
 
 SearchDep = Annotated[SearchParams, Depends(search_params)]

@@ -27,6 +27,8 @@ class PageSettings:
     classroom_words: int  # how many words are listed (the words themselves are not shown)
     thumbnail_size: int
     duplicate_threshold: float
+    max_knn_results: int  # how many nearest records a search by meaning ranks
+    query_vector_days: int  # how long an uploaded picture's embedding is kept
 
     @classmethod
     def of(cls, settings: Settings) -> PageSettings:
@@ -36,6 +38,8 @@ class PageSettings:
             classroom_words=len(settings.classroom_words),
             thumbnail_size=settings.thumbnail_size,
             duplicate_threshold=settings.duplicate_threshold,
+            max_knn_results=settings.max_knn_results,
+            query_vector_days=max(1, round(settings.query_vector_ttl_s / 86400)),
         )
 
 
@@ -80,7 +84,7 @@ def render(
     context = {
         "request": request,
         "blur_off": request.cookies.get("loupe_blur") == "off",
-        "datasets": getattr(request.app.state, "datasets", {}),
+        "datasets": getattr(getattr(request.app.state, "workspace", None), "datasets", {}),
         # Set by app.web.auth for every request: who is signed in, and the CSRF token that
         # forms (hidden field) and htmx (hx-headers in base.html) send back.
         "user": getattr(request.state, "user", None),

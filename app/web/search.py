@@ -1,13 +1,15 @@
-"""Search by an uploaded picture (never stored), and a record's near-duplicates."""
+"""Search by an uploaded picture (never stored: its embedding is kept, so the search is a
+URL), and a record's near-duplicates."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
+from urllib.parse import urlencode
 
 import numpy as np
 from anyio import to_thread
 from fastapi import APIRouter, HTTPException, Path, Request, UploadFile
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from PIL import Image
 from pydantic import BaseModel, Field
 
@@ -17,7 +19,6 @@ from app.explore.datasets import DatasetHandle
 from app.explore.semantic import SemanticSearch
 from app.images.decode import ImageRefused, decode_image
 from app.web.deps import DatasetDep, ExplorerDep, FilterDep, SettingsDep
-from app.web.params import PageParams, SearchParams
 from app.web.render import render
 
 router = APIRouter(tags=["search"])
@@ -44,42 +45,37 @@ async def read_picture(picture: UploadFile, settings: Settings) -> Image.Image:
         raise HTTPException(400, detail=f"the upload was refused: {refused.detail}") from None
 
 
-async def search_picture(
-    request: Request, dataset: DatasetHandle, record_filter: RecordFilter, picture: Image.Image
-):
+async def save_picture_query(
+    request: Request, dataset: DatasetHandle, picture: Image.Image
+) -> str:
+    """The uploaded picture's embedding, kept under a short id (the picture is dropped)."""
     semantic: SemanticSearch = request.app.state.workspace.semantic
-    settings: Settings = request.app.state.settings
-    return await to_thread.run_sync(
-        lambda: semantic.by_image(dataset, picture, record_filter, limit=settings.page_size)
-    )
+    return await to_thread.run_sync(lambda: semantic.save_image_query(dataset, picture))
 
 
-@router.post("/search/image", summary="The records most like an uploaded picture (page)")
+def search_url(dataset: DatasetHandle, record_filter: RecordFilter, vector_id: str) -> str:
+    """The grid of the records nearest a kept picture embedding, under the same filters."""
+    items = [("ds", dataset.name), *record_filter.query_items(), ("vec", vector_id)]
+    return "/?" + urlencode([(k, v) for k, v in items if k != "q"])
+
+
+@router.post(
+    "/search/image",
+    summary="Search by an uploaded picture: keeps its embedding, then redirects to the grid",
+    response_class=RedirectResponse,
+    status_code=303,
+)
 async def search_image_page(
     request: Request,
     dataset: DatasetDep,
-    explorer: ExplorerDep,
     settings: SettingsDep,
     record_filter: FilterDep,
     picture: UploadFile,
 ):
     image = await read_picture(picture, settings)
-    result = await search_picture(request, dataset, record_filter, image)
-    facets = await to_thread.run_sync(lambda: explorer.facets(dataset, record_filter))
-    return render(
-        request,
-        "pages/browse.html",
-        {
-            "dataset": dataset,
-            "filter": record_filter,
-            "params": PageParams(sort="", page=1, size=settings.page_size, after=None, seed=1),
-            "search": SearchParams(mode="meaning", like=None, space="images"),
-            "result": result,
-            "facets": facets,
-            "meaning": request.app.state.workspace.semantic.status(dataset),
-            "upload_name": (picture.filename or "upload")[:100],
-        },
-    )
+    vector_id = await save_picture_query(request, dataset, image)
+    # A 303 to a GET: the result pages, is bookmarked and shared, and Back posts nothing.
+    return RedirectResponse(search_url(dataset, record_filter, vector_id), status_code=303)
 
 
 @router.post(
@@ -93,8 +89,18 @@ async def search_image_api(
     picture: UploadFile,
 ) -> dict[str, Any]:
     image = await read_picture(picture, settings)
-    result = await search_picture(request, dataset, record_filter, image)
-    return {"dataset": dataset.name, "total": result.total, "records": result.rows}
+    vector_id = await save_picture_query(request, dataset, image)
+    semantic: SemanticSearch = request.app.state.workspace.semantic
+    result = await to_thread.run_sync(
+        lambda: semantic.by_saved(dataset, vector_id, record_filter, limit=settings.page_size)
+    )
+    return {
+        "dataset": dataset.name,
+        "total": result.total,
+        "vector_id": vector_id,
+        "grid": search_url(dataset, record_filter, vector_id),
+        "records": result.rows,
+    }
 
 
 class VectorQuery(BaseModel):

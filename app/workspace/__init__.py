@@ -34,6 +34,7 @@ from app.images.service import ImageService
 from app.review.store import ReviewStore
 from app.vectors.models import Encoders
 from app.vectors.queries import QueryEncoder
+from app.vectors.saved import SavedVectors
 from app.workspace.hiding import HiddenSync
 
 log = logging.getLogger(__name__)
@@ -114,6 +115,9 @@ def open_workspace(settings: Settings, *, names: Sequence[str] | None = None) ->
             explorer,
             QueryEncoder(Encoders.from_settings(settings)),
             max_results=settings.max_knn_results,
+            saved=SavedVectors(
+                settings.state_dir / "query_vectors.sqlite3", settings.query_vector_ttl_s
+            ),
         )
         review = ReviewStore.open(settings)
         hiding = HiddenSync(review, catalog, datasets)

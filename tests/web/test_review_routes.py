@@ -113,7 +113,7 @@ CASES = [
     Case("POST", "/api/search/vector", "view", "/api/search/vector?ds=tiny", vector=True),
     Case("GET", "/api/records/{sample_id}/similar", "view", "/api/records/1011/similar"),
     Case("GET", "/records/{sample_id}/duplicates", "view", "/records/1011/duplicates", page=True),
-    Case("POST", "/search/image", "view", "/search/image?ds=tiny", upload=True, ok_status=200),
+    Case("POST", "/search/image", "view", "/search/image?ds=tiny", upload=True, ok_status=303),
     Case(
         "POST", "/api/search/image", "view", "/api/search/image?ds=tiny", upload=True, ok_status=200
     ),

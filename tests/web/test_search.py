@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import io
+import json
+from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
@@ -78,18 +80,42 @@ def test_decompression_bomb_upload_is_refused(client):
     assert response.status_code == 400 and "pixel" in response.json()["detail"]
 
 
-def test_upload_page_renders_results(client):
+def test_an_upload_search_is_a_url_that_pages_shares_and_exports(client):
+    """The picture's embedding is kept under a short id and the POST redirects to the grid:
+    "Next" keeps the search, the URL can be shared, Back posts nothing, export works."""
     token = BeautifulSoup(client.get("/").text, "html.parser").select_one(
         "form.upload input[name=csrf_token]"
     )["value"]
     response = client.post(
-        "/search/image?ds=tiny",
+        "/search/image?ds=tiny&lang=en",
         data={"csrf_token": token},
         files={"picture": ("mine.png", png(), "image/png")},
+        follow_redirects=False,
     )
-    page = BeautifulSoup(response.text, "html.parser")
-    assert "mine.png" in page.select_one(".like-banner").text
-    assert page.select("#grid li.card")
+    assert response.status_code == 303
+    target = response.headers["location"]
+    assert target.startswith("/?") and "vec=" in target and "lang=en" in target
+    vector_id = parse_qs(urlsplit(target).query)["vec"][0]
+    assert len(vector_id) == 16
+    page = BeautifulSoup(client.get(target + "&size=10").text, "html.parser")
+    assert "picture was not stored" in page.select_one(".like-banner").text
+    assert "ranks records" in page.select_one("#meaning-note").text
+    first = [c["data-sample-id"] for c in page.select("#grid li.card")]
+    assert first and all(b.text == "en" for b in page.select("#grid .badge-lang"))
+    # Page 2 is the same search, further down (not the plain grid).
+    second_url = page.select_one("a[rel=next]")["href"]
+    assert "vec=" + vector_id in second_url
+    second = BeautifulSoup(client.get(second_url).text, "html.parser")
+    later = [c["data-sample-id"] for c in second.select("#grid li.card")]
+    assert later and not set(later) & set(first)
+    # Export: the nearest records, nearest first, with their scores.
+    exported = client.get("/export", params={"vec": vector_id, "format": "jsonl", "lang": "en"})
+    rows = [json.loads(line) for line in exported.text.splitlines()]
+    assert [r["sample_id"] for r in rows[: len(first)]] == first
+    assert rows[0]["knn_score"] >= rows[-1]["knn_score"]
+    # An unknown (or expired) id is a clear 404.
+    missing = client.get("/api/records", params={"vec": "0" * 16})
+    assert missing.status_code == 404 and "upload the picture again" in missing.json()["detail"]
 
 
 def test_near_duplicates_partial(client):
