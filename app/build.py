@@ -42,9 +42,10 @@ from app.images.linkseed import checks_from_img2dataset
 from app.textsearch.index import build_text_index
 from app.vectors import build as vector_build
 from app.vectors.embed import EmbedResult, embed_dataset
+from app.vectors.hashing import hash_dataset
 from app.vectors.models import Encoders
 from app.vectors.precomputed import import_precomputed
-from app.workspace import workspace
+from app.workspace import Workspace, workspace
 
 
 def build_dataset(
@@ -155,10 +156,11 @@ def embed(
     progress: bool = True,
     encoders: Encoders | None = None,
 ) -> list[EmbedResult]:
-    """Image and caption embeddings of the visible records (resumable: rerun to continue)."""
+    """Image and caption embeddings of the visible records, and (with images) the PDQ hashes
+    of their pictures (resumable: rerun to continue)."""
     with workspace(settings, names=[name]) as opened:
         handle = opened.dataset(name)
-        return embed_dataset(
+        results = embed_dataset(
             handle.paths,
             encoders or Encoders.from_settings(settings),
             rows=lambda positions, columns: opened.visible_rows(name, positions, columns),
@@ -171,6 +173,44 @@ def embed(
             max_chunks=max_chunks,
             progress=progress,
         )
+        if "image" in kinds:
+            results.append(_hash_pictures(opened, name, force, max_chunks, progress))
+        return results
+
+
+def _hash_pictures(
+    opened: Workspace, name: str, force: bool, max_chunks: int | None, progress: bool
+) -> EmbedResult:
+    """PDQ hashes of the visible records' pictures (app.vectors.hashing), reported as one
+    more "embedding" kind so `loupe embed` prints it with the others."""
+    paths = opened.dataset(name).paths
+    settings = opened.settings
+    result = hash_dataset(
+        paths,
+        rows=lambda positions, columns: opened.visible_rows(name, positions, columns),
+        state_dir=settings.state_dir,
+        max_pixels=settings.max_image_pixels,
+        force=force,
+        max_chunks=max_chunks,
+        progress=progress,
+    )
+    if result.complete and result.seconds > 0:
+        # Servers match PDQ blocklists against the new hashes on their next request.
+        opened.review.safety.recheck()
+    note = result.note
+    if result.complete and result.seconds > 0 and not note:
+        note = f"{result.images_per_s:,.0f} images/s"
+    return EmbedResult(
+        "pdq",
+        result.complete,
+        result.rows,
+        result.hashed,
+        result.skipped,
+        result.chunks_done,
+        result.chunks_total,
+        result.seconds,
+        note,
+    )
 
 
 def index(

@@ -25,6 +25,7 @@ app.add_typer(vectors.model_app, name="model")
 app.add_typer(review.user_app, name="user")
 app.add_typer(review.blocklist_app, name="blocklist")
 app.add_typer(review.export_app, name="export")
+app.add_typer(review.quarantine_app, name="quarantine")
 
 
 if __name__ == "__main__":

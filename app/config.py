@@ -80,6 +80,12 @@ class Settings(BaseSettings):
         le=1.0,
         description="Image-embedding cosine similarity above which two records are near-duplicates.",
     )
+    quarantine_similarity: float = Field(
+        0.9,
+        ge=0.5,
+        le=1.0,
+        description="When a suspected-CSAM flag is confirmed, records whose image embedding is at least this cosine-similar to the flagged one's are hidden too (quarantine) until an admin releases them.",
+    )
     max_knn_results: int = Field(
         1000, ge=10, le=100_000, description="Most results a search by meaning pages through."
     )

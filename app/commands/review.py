@@ -1,4 +1,5 @@
-"""`loupe user ...`, `loupe blocklist ...`, `loupe export ...` (reviewers and safety).
+"""`loupe user ...`, `loupe blocklist ...`, `loupe export ...`, `loupe quarantine ...`
+(reviewers and safety).
 
 Each command opens the review store itself (no state at import time) and turns a domain error
 into one sentence on stderr and exit code 2. Passwords are read from a hidden prompt or stdin,
@@ -20,6 +21,10 @@ from app.review.errors import ReviewError
 user_app = typer.Typer(help="Manage accounts (viewer, reviewer, admin).", no_args_is_help=True)
 blocklist_app = typer.Typer(help="Import lists of records never to show.", no_args_is_help=True)
 export_app = typer.Typer(help="Export review decisions.", no_args_is_help=True)
+quarantine_app = typer.Typer(
+    help="Records hidden as look-alikes of confirmed suspected CSAM (ids and URL hashes only).",
+    no_args_is_help=True,
+)
 
 
 PasswordStdin = Annotated[
@@ -41,6 +46,7 @@ class Kind(StrEnum):
     md5 = "md5"
     sha256 = "sha256"
     url = "url"
+    pdq = "pdq"
 
 
 class ExportFormat(StrEnum):
@@ -171,17 +177,37 @@ def blocklist_import(
     ] = None,
     kind: Annotated[
         Kind,
-        typer.Option("--kind", help="What the values are; auto reads the column name or shape."),
+        typer.Option(
+            "--kind",
+            help="What the values are; auto reads the column name or shape. PDQ perceptual "
+            "hashes have the shape of a SHA-256 (64 hex digits), so a PDQ list needs "
+            "--kind pdq or a column named pdq or pdq_hash: it is never guessed.",
+        ),
     ] = Kind.auto,
     name: Annotated[
         str | None, typer.Option("--name", help="Label shown in lists (default: file name).")
     ] = None,
+    max_distance: Annotated[
+        int | None,
+        typer.Option(
+            "--max-distance",
+            min=0,
+            max=64,
+            help="PDQ lists only: hide pictures within this many bits (Hamming distance) of an "
+            "entry. Default 31, PDQ's confident match; unrelated pictures differ by ~128.",
+        ),
+    ] = None,
 ) -> None:
-    """Import SAMPLE_IDs, URL SHA-256s, image MD5/SHA-256s or URLs to hide."""
+    """Import SAMPLE_IDs, URL SHA-256s, image MD5/SHA-256s, URLs or PDQ hashes to hide."""
     store = _store()
     try:
         result = store.blocklists.import_file(
-            file, actor=_actor(), dataset=dataset, kind=kind.value, name=name
+            file,
+            actor=_actor(),
+            dataset=dataset,
+            kind=kind.value,
+            name=name,
+            max_distance=max_distance,
         )
     except ReviewError as error:
         raise _fail("blocklist import", error) from None
@@ -193,11 +219,21 @@ def blocklist_import(
         typer.echo(f"{file}: already imported as blocklist #{blocklist.id}; nothing changed")
         return
     column = f" (column {result.column})" if result.column else ""
+    distance = (
+        f" matched within {blocklist.max_distance} bits"
+        if blocklist.max_distance is not None
+        else ""
+    )
     typer.echo(
         f"blocklist #{blocklist.id}: {blocklist.entries} {blocklist.kind} entries from {file}"
-        f"{column}, applying to {scope}; matching records are hidden as soon as the server "
-        "next reads its hidden set"
+        f"{column}{distance}, applying to {scope}; matching records are hidden as soon as the "
+        "server next reads its hidden set"
     )
+    if blocklist.kind == "pdq":
+        typer.echo(
+            "PDQ lists match the hashes `loupe embed` computes of each dataset's pictures, and "
+            "of pictures the server fetches: a dataset not embedded yet has none to match"
+        )
 
 
 @blocklist_app.command("list")
@@ -213,8 +249,9 @@ def blocklist_list() -> None:
         return
     for item in lists:
         scope = item.dataset or "all datasets"
+        kind = item.kind if item.max_distance is None else f"{item.kind}<={item.max_distance}"
         typer.echo(
-            f"#{item.id}  {item.name}  {item.kind}  {item.entries} entries  {scope}  "
+            f"#{item.id}  {item.name}  {kind}  {item.entries} entries  {scope}  "
             f"{item.imported_at[:10]} by {item.imported_by}"
         )
 
@@ -260,3 +297,80 @@ def export_removals(
         store.close()
     for name, path, rows in written:
         typer.echo(f"{name}: {rows} confirmed removals -> {path}")
+
+
+# --- quarantine ------------------------------------------------------------------------------
+@quarantine_app.command("list")
+def quarantine_list(
+    dataset: Annotated[
+        str | None, typer.Option("--dataset", help="Only this dataset's records.")
+    ] = None,
+    released: Annotated[
+        bool, typer.Option("--released", help="Also list records an admin released.")
+    ] = False,
+    limit: Annotated[int, typer.Option(min=1, max=1000, help="Most rows to print.")] = 100,
+) -> None:
+    """List quarantined records (id and URL hash, never the URL or the picture)."""
+    store = _store()
+    try:
+        rows = store.quarantine.entries(
+            dataset=dataset, live=None if released else True, limit=limit
+        )
+        total = store.quarantine.count(dataset=dataset, live=None if released else True)
+        pending = [f for f in store.quarantine.pending() if dataset in (None, f.dataset)]
+    finally:
+        store.close()
+    for flag in pending:
+        typer.echo(
+            f"flag #{flag.id} ({flag.dataset}) is confirmed but its look-alikes were not searched "
+            "yet: they are, the next time the server or a command opens the dataset"
+        )
+    if not rows:
+        typer.echo(
+            "nothing quarantined" + ("" if released else " (--released lists released ones)")
+        )
+        return
+    for row in rows:
+        evidence = (
+            f"pdq {row.distance} bits" if row.reason == "pdq" else f"knn cosine {row.similarity}"
+        )
+        state = (
+            "quarantined"
+            if row.live
+            else f"released {row.released_at[:16]} by {row.released_by}: {row.release_reason}"
+        )
+        typer.echo(
+            f"{row.dataset}  {row.sample_id}  url_sha256 {row.url_sha256 or '-'}  {evidence}  "
+            f"flag #{row.source_flag}  {row.created_at[:16]}  {state}"
+        )
+    if total > len(rows):
+        typer.echo(f"... {total - len(rows)} more (--limit)")
+
+
+@quarantine_app.command("release")
+def quarantine_release(
+    dataset: Annotated[str, typer.Argument(help="The record's dataset.")],
+    sample_id: Annotated[str, typer.Argument(help="The quarantined record's SAMPLE_ID.")],
+    reason: Annotated[
+        str, typer.Option("--reason", help="Why it is released (kept in the audit log).")
+    ],
+    admin: Annotated[
+        str, typer.Option("--as", help="The admin account releasing it (for the audit log).")
+    ],
+) -> None:
+    """Release one quarantined record (admins): it is shown again, the reason is logged."""
+    store = _store()
+    try:
+        user = store.users.find(admin)
+        if user is None:
+            raise _fail("quarantine release", f"no account named {admin!r}")
+        rows = store.quarantine.release(dataset, sample_id, user, reason)
+    except ReviewError as error:
+        raise _fail("quarantine release", error) from None
+    finally:
+        store.close()
+    flags = ", ".join(f"#{row.source_flag}" for row in rows)
+    typer.echo(
+        f"{dataset}/{sample_id} released from the quarantine of flag {flags}; it is shown again "
+        "unless something else hides it"
+    )

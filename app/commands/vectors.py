@@ -54,7 +54,9 @@ def embed(
 ) -> None:
     """Compute image and caption embeddings for a dataset (resumable: rerun to continue).
 
-    Hidden records (blocklists, suspected-CSAM flags) are never decoded or embedded."""
+    With image embeddings comes the PDQ perceptual hash of each picture (for PDQ blocklists and
+    the quarantine). Hidden records (blocklists, suspected-CSAM flags) are never decoded or
+    embedded."""
     from app.build import embed as embed_visible
     from app.vectors.embed import EmbedError
     from app.vectors.models import ModelError
@@ -78,8 +80,9 @@ def embed(
         raise _fail("embed", error) from None
     for result in results:
         note = f" ({result.note})" if result.note else ""
+        what = "PDQ hashes" if result.kind == "pdq" else "embeddings"
         typer.echo(
-            f"{result.kind}: {result.embedded:,} embeddings, {result.skipped:,} records skipped, "
+            f"{result.kind}: {result.embedded:,} {what}, {result.skipped:,} records skipped, "
             f"{result.seconds:.1f} s{note}"
         )
     if all(r.complete for r in results):

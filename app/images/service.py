@@ -5,6 +5,11 @@ when ``remote_images`` is on and the record has a URL, the guarded remote fetche
 the source, the bytes are decoded and re-encoded here and cached as JPEG; when there is nothing
 to show, ``image_or_placeholder`` returns a placeholder that says why.
 
+A picture fetched from the web is PDQ-hashed once decoded and the hash kept
+(``app.images.remotehashes``); the workspace may set ``remote_hash_check`` to match it against
+the PDQ blocklists, and a picture that matches is refused (``RecordHidden``) before any size of
+it is cached or served.
+
 Hidden records are never read, decoded or fetched: the service is given the catalog's hidden
 positions (app.catalog.hidden) and refuses a record that is hidden, or that it cannot place
 (no position, or a dataset whose hidden set is unknown), with :class:`RecordHidden` — before
@@ -17,7 +22,7 @@ import hashlib
 import logging
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -27,9 +32,11 @@ from app.catalog.layout import DatasetPaths
 from app.images.addresses import Resolver, system_resolver
 from app.images.decode import MEDIA_TYPE, ImageRefused, decode_image, encode_jpeg, resize_to
 from app.images.linkstatus import LinkCheck, LinkStatusStore, domain_of
+from app.images.phash import PerceptualHash, perceptual_hash
 from app.images.placeholder import MEDIA_TYPE as PLACEHOLDER_TYPE
 from app.images.placeholder import placeholder_etag, placeholder_svg
 from app.images.remote import FetchLimits, RemoteFetcher
+from app.images.remotehashes import RemoteHashStore
 from app.images.stores import (
     MAX_LOCAL_BYTES,
     ImageStore,
@@ -45,6 +52,9 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SizeName = Literal["thumb", "display"]
+# remote_hash_check(dataset, sample_id, hash) -> True when the picture must not be shown.
+HashCheck = Callable[[str, str, PerceptualHash], bool]
+REMOTE_HASHES_FILE = "remote-pdq.sqlite3"
 SIZE_NAMES: tuple[str, ...] = ("thumb", "display")
 _KEY_LOCKS = 64
 
@@ -76,6 +86,8 @@ class ImageService:
         self.hidden = hidden
         self.cache = ThumbnailCache(settings.thumbnail_cache_dir, settings.thumbnail_cache_bytes)
         self.links = LinkStatusStore(settings.state_dir / "linkstatus.sqlite3")
+        self.remote_hashes = RemoteHashStore(settings.state_dir / REMOTE_HASHES_FILE)
+        self.remote_hash_check: HashCheck | None = None  # set by the workspace
         self._resolver = resolver
         self._fetcher = fetcher
         self._fetcher_lock = threading.Lock()
@@ -244,6 +256,7 @@ class ImageService:
             )
             if outcome.status != "ok" or outcome.image is None:
                 return outcome.status
+            self._hash_remote(dataset, sample_id, outcome.image)
             # Both sizes from one fetch: the record page usually follows the grid.
             wanted: bytes = b""
             for name in SIZE_NAMES:
@@ -253,6 +266,23 @@ class ImageService:
                 if name == size:
                     wanted = data
             return self._result(wanted, fingerprint, variant, "remote")
+
+    def _hash_remote(self, dataset: str, sample_id: str, image: Any) -> None:
+        """Keep the fetched picture's PDQ hash; refuse it if a PDQ blocklist matches it.
+
+        The picture was decoded at the display size (``settings.display_size``, 1024 px by
+        default), which for most web pictures is their full size; larger ones are reduced as
+        the local hashing pass reduces them past 2047 px, within a few bits.
+        """
+        try:
+            found = perceptual_hash(image)
+        except (ValueError, OSError) as exc:
+            log.info("remote image of %s/%s not hashed: %s", dataset, sample_id, exc)
+            return
+        self.remote_hashes.put(dataset, sample_id, found.hex, found.quality)
+        check = self.remote_hash_check
+        if check is not None and check(dataset, sample_id, found):
+            raise RecordHidden(f"{dataset}: record {sample_id!r} matches a PDQ blocklist")
 
     # -- helpers -------------------------------------------------------------------------
 

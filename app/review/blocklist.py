@@ -9,10 +9,18 @@ A list holds one kind of value:
     sha256      SHA-256 of the image bytes
     hex64       64 hex digits with nothing saying whether they hash the URL or the image; matched
                 against both (two different SHA-256 inputs colliding is not a practical risk)
+    pdq         PDQ perceptual hashes of images (64 hex digits too), matched by Hamming distance
+                up to the list's ``max_distance`` (PDQ's confident match, 31 bits, by default)
+                against the hashes Loupe computed of the dataset's pictures
 
 The kind comes from the column name when there is one (``--kind`` overrides), else from the
-shape of the values. Raw entries are stored here; which records of a dataset they hit is worked
-out against the catalog by ``app.review.safety``.
+shape of the values. A PDQ hash has the shape of a SHA-256 (64 hex digits), so the shape never
+says ``pdq``: a list is PDQ only when ``--kind pdq`` says so or its column is named ``pdq`` or
+``pdq_hash``. (Guessing wrong either way would be silent: SHA-256s matched as perceptual hashes
+hide random look-alikes, PDQ hashes matched as SHA-256s hide nothing.)
+
+Raw entries are stored here; which records of a dataset they hit is worked out against the
+catalog by ``app.review.safety``.
 """
 
 from __future__ import annotations
@@ -36,9 +44,16 @@ from app.review import audit
 from app.review.db import Database
 from app.review.errors import BlocklistFormatError, InvalidInput
 
-KINDS: tuple[str, ...] = ("sample_id", "url_sha256", "md5", "sha256", "hex64")
+KINDS: tuple[str, ...] = ("sample_id", "url_sha256", "md5", "sha256", "hex64", "pdq")
 # What --kind accepts: the stored kinds (but hex64, which only auto-detection produces) and url.
-IMPORT_KINDS: tuple[str, ...] = ("auto", "sample_id", "url_sha256", "md5", "sha256", "url")
+IMPORT_KINDS: tuple[str, ...] = ("auto", "sample_id", "url_sha256", "md5", "sha256", "url", "pdq")
+PDQ = "pdq"
+# ThreatExchange's PDQ_CONFIDENT_MATCH_THRESHOLD (app.images.phash.CONFIDENT_DISTANCE; the
+# review store does not import the image layer, tests/review/test_blocklist.py checks the two
+# agree). Unrelated pictures are ~128 bits apart, so even the largest limit allowed stays far
+# from chance matches; past ~40 bits different pictures of one scene start to match.
+PDQ_DEFAULT_DISTANCE = 31
+PDQ_MAX_DISTANCE = 64
 MAX_ENTRIES = 20_000_000
 MAX_SAMPLE_ID_LENGTH = 256
 MAX_URL_LENGTH = 8192
@@ -64,15 +79,26 @@ COLUMN_HINTS: dict[str, str] = {
     "md5image": "md5",
     "hash": "hash",
     "url": "url",
+    "pdq": "pdq",
+    "pdqhash": "pdq",
 }
 # When a file has several known columns: the order in which one is picked.
-COLUMN_PRIORITY: tuple[str, ...] = ("sample_id", "url_sha256", "sha256", "md5", "hash", "url")
+COLUMN_PRIORITY: tuple[str, ...] = (
+    "sample_id",
+    "url_sha256",
+    "sha256",
+    "md5",
+    "pdq",
+    "hash",
+    "url",
+)
 KIND_DESCRIPTION: dict[str, str] = {
     "sample_id": "a sample id (1-256 printable characters)",
     "url_sha256": "a URL SHA-256 (64 hex digits)",
     "sha256": "an image SHA-256 (64 hex digits)",
     "md5": "an image MD5 (32 hex digits)",
     "url": "a URL (http:// or https://)",
+    "pdq": "a PDQ hash (64 hex digits)",
 }
 
 
@@ -96,9 +122,10 @@ class Blocklist:
     content_sha256: str
     imported_by: str
     imported_at: str
+    max_distance: int | None = None  # PDQ lists: match within this many bits
 
     def public(self) -> dict[str, object]:
-        return {
+        public: dict[str, object] = {
             "id": self.id,
             "name": self.name,
             "source": self.source,
@@ -107,6 +134,9 @@ class Blocklist:
             "entries": self.entries,
             "content_sha256": self.content_sha256,
         }
+        if self.kind == PDQ:
+            public["max_distance"] = self.max_distance
+        return public
 
 
 @dataclass(frozen=True)
@@ -156,6 +186,7 @@ def _choose_column(path: Path, columns: list[str], kind: str) -> tuple[int, str]
             "md5": ("md5", "hash"),
             "sha256": ("sha256", "hash"),
             "url_sha256": ("url_sha256", "hash"),
+            "pdq": ("pdq", "hash"),
         }[kind]
         for want in wanted:
             for i, column, hint in hinted:
@@ -273,7 +304,7 @@ def _iter_lines(path: Path) -> tuple[str | None, Iterator[tuple[int, str]]]:
 
 def _normalise(path: Path, kind: str, line: int, value: str) -> str:
     value = value.strip()
-    if kind in ("md5", "sha256", "url_sha256", "hex64"):
+    if kind in ("md5", "sha256", "url_sha256", "hex64", "pdq"):
         value = value.lower()
         pattern = HEX32 if kind == "md5" else HEX64
         if not pattern.match(value):
@@ -346,7 +377,7 @@ def read_blocklist(path: Path, kind: str = "auto", *, max_entries: int = MAX_ENT
         raise _fail(path, "no entries found")
     if kind != "auto":
         effective = kind
-    elif hint in ("sample_id", "url_sha256", "sha256", "md5", "url"):
+    elif hint in ("sample_id", "url_sha256", "sha256", "md5", "url", "pdq"):
         effective = hint
     else:
         effective = _detect(path, materialised, hint or "")
@@ -360,6 +391,26 @@ def content_digest(kind: str, values: Iterable[str]) -> str:
     for value in sorted(values):  # already sorted is cheap to sort again (timsort)
         digest.update(value.encode("utf-8") + b"\n")
     return digest.hexdigest()
+
+
+def check_max_distance(kind: str, max_distance: int | None) -> int | None:
+    """The Hamming limit a list is stored with: PDQ's default for PDQ lists, None otherwise."""
+    if kind != PDQ:
+        if max_distance is not None:
+            raise InvalidInput(
+                f"--max-distance applies to PDQ lists only (this list holds {kind} values)"
+            )
+        return None
+    if max_distance is None:
+        return PDQ_DEFAULT_DISTANCE
+    if isinstance(max_distance, bool) or not isinstance(max_distance, int):
+        raise InvalidInput(f"max_distance must be a whole number of bits, not {max_distance!r}")
+    if not 0 <= max_distance <= PDQ_MAX_DISTANCE:
+        raise InvalidInput(
+            f"max_distance must be within 0..{PDQ_MAX_DISTANCE} bits (PDQ's confident match is "
+            f"{PDQ_DEFAULT_DISTANCE}; unrelated pictures differ by ~128), not {max_distance}"
+        )
+    return max_distance
 
 
 # --- storing ---------------------------------------------------------------------------------
@@ -379,7 +430,9 @@ class Blocklists:
         dataset: str | None = None,
         kind: str = "auto",
         name: str | None = None,
+        max_distance: int | None = None,
     ) -> ImportResult:
+        """Read, check and store one list file; ``max_distance`` only for PDQ lists."""
         parsed = read_blocklist(path, kind)
         return self.import_values(
             parsed.values,
@@ -390,6 +443,7 @@ class Blocklists:
             name=name or Path(path).name,
             column=parsed.column,
             file_format=parsed.file_format,
+            max_distance=max_distance,
         )
 
     def import_values(
@@ -403,10 +457,12 @@ class Blocklists:
         name: str | None = None,
         column: str | None = None,
         file_format: str = "values",
+        max_distance: int | None = None,
     ) -> ImportResult:
         """Store checked, normalised values (see ``read_blocklist``) as one list."""
         if kind not in KINDS:
             raise InvalidInput(f"unknown blocklist kind {kind!r}: use one of {', '.join(KINDS)}")
+        max_distance = check_max_distance(kind, max_distance)
         if dataset is not None:
             try:
                 check_dataset_name(dataset)
@@ -416,7 +472,9 @@ class Blocklists:
         distinct = sorted(set(values))
         if not distinct:
             raise InvalidInput("a blocklist needs at least one entry")
-        digest = content_digest(kind, distinct)
+        # The same PDQ hashes with another distance are another list (they hide other records).
+        label = kind if max_distance is None else f"{kind}:{max_distance}"
+        digest = content_digest(label, distinct)
         with self.db.write() as conn:
             existing = conn.execute(
                 "SELECT * FROM blocklists WHERE content_sha256 = ? AND dataset IS ?",
@@ -426,7 +484,7 @@ class Blocklists:
                 return ImportResult(_blocklist(existing), True, column, file_format)
             cursor = conn.execute(
                 "INSERT INTO blocklists (name, source, dataset, kind, entries, content_sha256, "
-                "imported_by, imported_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                "imported_by, imported_at, max_distance) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     name or source,
                     source,
@@ -436,6 +494,7 @@ class Blocklists:
                     digest,
                     actor,
                     self.db.now(),
+                    max_distance,
                 ),
             )
             list_id = cursor.lastrowid

@@ -39,6 +39,10 @@ FlagStatus = Literal["open", "confirmed", "dismissed"]
 CATEGORIES: tuple[str, ...] = get_args(Category)
 STATUSES: tuple[str, ...] = get_args(FlagStatus)
 ROLES: tuple[str, ...] = ("viewer", "reviewer", "admin")
+# Why a record is quarantined: near a confirmed suspected-CSAM record in image-embedding space,
+# or within PDQ's confident distance of its perceptual hash.
+QuarantineReason = Literal["knn", "pdq"]
+QUARANTINE_REASONS: tuple[str, ...] = get_args(QuarantineReason)
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -151,6 +155,45 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             list_id   INTEGER NOT NULL REFERENCES blocklists(id),
             PRIMARY KEY (dataset, sample_id, list_id)
         ) WITHOUT ROWID""",
+    ),
+    # 2: perceptual-hash blocklists and the quarantine around confirmed suspected-CSAM flags.
+    # Only additions: databases in users' state folders are brought up to date in place.
+    (
+        # A PDQ list matches within this many bits (NULL for every other kind).
+        "ALTER TABLE blocklists ADD COLUMN max_distance INTEGER",
+        # Records hidden because they look like a confirmed suspected-CSAM record: its image
+        # embedding neighbours ('knn') or perceptual-hash matches ('pdq'). A row is never
+        # deleted; an admin's release fills in the released_* columns.
+        f"""CREATE TABLE IF NOT EXISTS quarantine (
+            id             INTEGER PRIMARY KEY AUTOINCREMENT,
+            dataset        TEXT NOT NULL,
+            sample_id      TEXT NOT NULL,
+            url_sha256     TEXT,
+            reason         TEXT NOT NULL CHECK (reason IN {_in(QUARANTINE_REASONS)}),
+            similarity     REAL,
+            distance       INTEGER,
+            source_flag    INTEGER NOT NULL REFERENCES flags(id),
+            created_at     TEXT NOT NULL,
+            released_at    TEXT,
+            released_by    TEXT,
+            release_reason TEXT
+        )""",
+        *_append_only("quarantine"),
+        # One row per record and confirmed flag, released or not: confirming the same flag
+        # again (after a re-open) does not bring back what an admin released.
+        """CREATE UNIQUE INDEX IF NOT EXISTS quarantine_once
+           ON quarantine (dataset, sample_id, source_flag)""",
+        "CREATE INDEX IF NOT EXISTS quarantine_live ON quarantine (dataset, released_at)",
+        # Which confirmed flags have had their neighbourhood searched, with what: a flag
+        # confirmed while the process died before the search is found here and searched later.
+        """CREATE TABLE IF NOT EXISTS quarantine_runs (
+            flag_id    INTEGER PRIMARY KEY REFERENCES flags(id),
+            dataset    TEXT NOT NULL,
+            ran_at     TEXT NOT NULL,
+            actor      TEXT NOT NULL,
+            methods    TEXT NOT NULL,
+            found      INTEGER NOT NULL
+        )""",
     ),
 )
 

@@ -398,9 +398,12 @@ class Flags:
         if admin.disabled or not admin.has_role("admin"):
             raise Forbidden("reading the URL of a hidden record needs the admin role")
         with self.db.write() as conn:
-            row = conn.execute("SELECT dataset, url FROM flags WHERE id = ?", (flag_id,)).fetchone()
+            row = conn.execute(
+                "SELECT dataset, sample_id, category, url FROM flags WHERE id = ?", (flag_id,)
+            ).fetchone()
             if row is None:
                 raise NotFound(f"no flag {flag_id}")
+            # Who read which flag's URL, for which record; never the URL itself.
             audit.record(
                 self.db,
                 conn,
@@ -408,6 +411,7 @@ class Flags:
                 action="flag.read_url",
                 target=f"flag:{flag_id}",
                 dataset=row["dataset"],
+                new={"sample_id": row["sample_id"], "category": row["category"]},
             )
         return row["url"]
 

@@ -2,17 +2,23 @@
 
 A record is hidden when
   1. it has a ``suspected_csam`` flag, whatever the flag's status;
-  2. another dataset has a ``suspected_csam`` flag on the same URL (same url_sha256); or
-  3. a blocklist that applies to its dataset matches its sample id, URL hash or image hash.
+  2. another dataset has a ``suspected_csam`` flag, or a live quarantine, on the same URL (same
+     url_sha256);
+  3. a blocklist that applies to its dataset matches its sample id, URL hash, image hash or
+     (within the list's Hamming distance) its perceptual hash; or
+  4. it is quarantined: its image looks like that of a *confirmed* suspected-CSAM record (see
+     ``app.review.quarantine``), and no admin has released it.
 
 Why a suspected-CSAM flag hides for good, even after a dismissal: from the moment of flagging
 nobody can see the image (that is the point), so no reviewer can look again and judge it safe.
 A dismissal is recorded (it keeps the record out of the published removal list) but does not
 bring the image back. An operator who is sure can only do so outside Loupe, on purpose.
 
-Matching hashes to sample ids needs the catalog, which this package does not read: the web
-layer registers one ``resolve(kind, values) -> sample_ids`` callable per dataset. Matches are
-stored per list and dataset, and redone when the catalog is rebuilt (a new ``catalog_version``).
+Matching hashes to sample ids needs the catalog, which this package does not read: the
+workspace registers one ``resolve(kind, values, **options) -> sample_ids`` callable per dataset
+(PDQ lists pass ``max_distance``). Matches are stored per list and dataset, and redone when the
+catalog is rebuilt (a new ``catalog_version``) or, for a kind whose matches depend on more than
+the catalog (PDQ: the dataset's hash file), when the resolver's ``kind_version(kind)`` changes.
 If hash lists apply to a dataset that has no resolver, ``hidden_sample_ids`` raises rather than
 answer with a partial set: the model fails closed.
 
@@ -29,14 +35,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from app.review import audit
-from app.review.blocklist import Blocklist, Blocklists
+from app.review.blocklist import PDQ, PDQ_DEFAULT_DISTANCE, Blocklist, Blocklists
 from app.review.db import Database
 from app.review.errors import BlocklistUnresolved
 from app.review.flags import CSAM, HiddenCallback
 
 logger = logging.getLogger(__name__)
 
-Resolver = Callable[[str, list[str]], list[str]]
+# resolve(kind, values, **options) -> sample ids; options: max_distance for PDQ lists.
+Resolver = Callable[..., list[str]]
+# kind_version(kind) -> a label of what else a kind's matches depend on ("" for none).
+KindVersion = Callable[[str], str]
 RESOLVE_CHUNK = 10_000
 
 
@@ -51,6 +60,11 @@ class HiddenSet:
 class _Registered:
     resolve: Resolver
     catalog_version: str
+    kind_version: KindVersion | None = None
+
+    def version_for(self, kind: str) -> str:
+        extra = self.kind_version(kind) if self.kind_version is not None else ""
+        return f"{self.catalog_version}|{extra}" if extra else self.catalog_version
 
 
 class Safety:
@@ -71,14 +85,23 @@ class Safety:
         self._lock = threading.RLock()
 
     # --- set-up ----------------------------------------------------------------------------
-    def register_resolver(self, dataset: str, resolve: Resolver, catalog_version: str = "") -> None:
+    def register_resolver(
+        self,
+        dataset: str,
+        resolve: Resolver,
+        catalog_version: str = "",
+        kind_version: KindVersion | None = None,
+    ) -> None:
         """Tell Safety how to turn hashes into ``dataset``'s sample ids.
 
         ``catalog_version`` identifies the catalog build (e.g. the manifest's ``built_at``);
-        when it changes, every hash list is matched again.
+        when it changes, every hash list is matched again. ``kind_version(kind)`` labels what
+        else one kind's matches depend on (the PDQ hash file): when it changes, the lists of
+        that kind are matched again. It is read whenever the hidden version moves, so whoever
+        changes such a file calls ``recheck`` afterwards.
         """
         with self._lock:
-            self._resolvers[dataset] = _Registered(resolve, catalog_version)
+            self._resolvers[dataset] = _Registered(resolve, catalog_version, kind_version)
             self._cache.pop(dataset, None)
 
     # --- queries ---------------------------------------------------------------------------
@@ -106,13 +129,21 @@ class Safety:
                     (dataset, CSAM),
                 ).fetchall()
                 blocked = self._blocked(conn, dataset)
+                quarantined = conn.execute(
+                    "SELECT DISTINCT sample_id FROM quarantine WHERE dataset = ? "
+                    "AND released_at IS NULL",
+                    (dataset,),
+                ).fetchall()
                 other_urls = conn.execute(
-                    "SELECT DISTINCT url_sha256 FROM flags WHERE category = ? AND dataset != ? "
-                    "AND url_sha256 IS NOT NULL",
-                    (CSAM, dataset),
+                    "SELECT url_sha256 FROM flags WHERE category = ? AND dataset != ? "
+                    "AND url_sha256 IS NOT NULL UNION "
+                    "SELECT url_sha256 FROM quarantine WHERE dataset != ? "
+                    "AND released_at IS NULL AND url_sha256 IS NOT NULL",
+                    (CSAM, dataset, dataset),
                 ).fetchall()
             ids = set(blocked)
             ids.update(row[0] for row in flagged)
+            ids.update(row[0] for row in quarantined)
             if other_urls:
                 ids.update(self._resolve(dataset, "url_sha256", [row[0] for row in other_urls]))
             hidden = HiddenSet(dataset, version, frozenset(ids))
@@ -152,8 +183,56 @@ class Safety:
     def is_hidden(self, dataset: str, sample_id: str) -> bool:
         return sample_id in self.hidden(dataset).sample_ids
 
+    # --- changes made outside the database -------------------------------------------------
+    def recheck(self) -> None:
+        """Make every process read its hidden sets again: call it after changing something a
+        resolver's ``kind_version`` reads (``loupe embed`` writing a dataset's PDQ hashes)."""
+        with self.db.write() as conn:
+            self.db.bump_hidden_version(conn)
+
+    def pdq_lists(self, dataset: str) -> list[Blocklist]:
+        """The PDQ lists that apply to ``dataset`` (a fetched picture is checked against them)."""
+        return [b for b in self.blocklists.lists(dataset) if b.kind == PDQ]
+
+    def add_matches(
+        self, dataset: str, blocklist: Blocklist, sample_ids: list[str], *, actor: str = "system"
+    ) -> int:
+        """Record records that ``blocklist`` was found to hit outside a full match (a picture
+        fetched from the web whose PDQ hash matches the list); hidden from the next refresh.
+        Returns how many were new."""
+        if not sample_ids:
+            return 0
+        with self.db.write() as conn:
+            added = 0
+            for sample_id in sorted(set(map(str, sample_ids))):
+                cursor = conn.execute(
+                    "INSERT OR IGNORE INTO blocklist_hits (dataset, sample_id, list_id) "
+                    "VALUES (?, ?, ?)",
+                    (dataset, sample_id, blocklist.id),
+                )
+                added += cursor.rowcount
+            if not added:
+                return 0
+            # The resolution's hit count and time change, so every process re-reads the hits.
+            conn.execute(
+                "UPDATE blocklist_resolutions SET hits = hits + ?, resolved_at = ? "
+                "WHERE list_id = ? AND dataset = ?",
+                (added, self.db.now(), blocklist.id, dataset),
+            )
+            audit.record(
+                self.db,
+                conn,
+                actor=actor,
+                action="blocklist.match_fetched",
+                target=f"blocklist:{blocklist.id}",
+                dataset=dataset,
+                new={"sample_ids": sorted(set(map(str, sample_ids)))[:100], "added": added},
+            )
+            self.db.bump_hidden_version(conn)
+        return added
+
     # --- matching blocklists ---------------------------------------------------------------
-    def _resolve(self, dataset: str, kind: str, values: list[str]) -> set[str]:
+    def _resolve(self, dataset: str, kind: str, values: list[str], **options: object) -> set[str]:
         registered = self._resolvers.get(dataset)
         if registered is None:
             raise BlocklistUnresolved(
@@ -162,14 +241,12 @@ class Safety:
             )
         found: set[str] = set()
         for start in range(0, len(values), RESOLVE_CHUNK):
-            found.update(
-                str(v) for v in registered.resolve(kind, values[start : start + RESOLVE_CHUNK])
-            )
+            chunk = values[start : start + RESOLVE_CHUNK]
+            found.update(str(v) for v in registered.resolve(kind, chunk, **options))
         return found
 
     def _resolve_pending(self, dataset: str) -> None:
         registered = self._resolvers.get(dataset)
-        catalog_version = registered.catalog_version if registered else ""
         done = {
             row["list_id"]: row["catalog_version"]
             for row in self.db.connection().execute(
@@ -177,12 +254,17 @@ class Safety:
                 (dataset,),
             )
         }
+        versions: dict[str, str] = {}
         for blocklist in self.blocklists.lists(dataset):
-            if blocklist.id in done and (
-                blocklist.kind == "sample_id" or done[blocklist.id] == catalog_version
-            ):
+            if blocklist.id in done and blocklist.kind == "sample_id":
                 continue
-            self._resolve_list(dataset, blocklist, catalog_version)
+            if blocklist.kind not in versions:
+                versions[blocklist.kind] = (
+                    registered.version_for(blocklist.kind) if registered else ""
+                )
+            if done.get(blocklist.id) == versions[blocklist.kind]:
+                continue
+            self._resolve_list(dataset, blocklist, versions[blocklist.kind])
 
     def _resolve_list(self, dataset: str, blocklist: Blocklist, catalog_version: str) -> None:
         values = self.blocklists.entries(blocklist.id)
@@ -192,6 +274,11 @@ class Safety:
         elif blocklist.kind == "hex64":
             hits = self._resolve(dataset, "url_sha256", values)
             hits |= self._resolve(dataset, "sha256", values)
+        elif blocklist.kind == PDQ:
+            distance = blocklist.max_distance
+            if distance is None:
+                distance = PDQ_DEFAULT_DISTANCE
+            hits = self._resolve(dataset, PDQ, values, max_distance=distance)
         else:
             hits = self._resolve(dataset, blocklist.kind, values)
         with self.db.write() as conn:

@@ -17,6 +17,7 @@ from app.review.audit import AuditLog
 from app.review.blocklist import Blocklists
 from app.review.db import DB_FILE_NAME, Database, utc_now
 from app.review.flags import Flags, HiddenCallback
+from app.review.quarantine import Quarantine
 from app.review.safety import Safety
 from app.review.secret import load_or_create_secret_key
 from app.review.sessions import DEFAULT_MAX_AGE_S, LoginLimiter, Sessions
@@ -45,6 +46,7 @@ class ReviewStore:
         self.flags = Flags(db, self.on_hidden)
         self.blocklists = Blocklists(db)
         self.safety = Safety(db, self.blocklists, self.on_hidden)
+        self.quarantine = Quarantine(db)
         self.sessions = Sessions(
             db, self.users, secret_key, max_age_s=session_max_age_s, limiter=limiter
         )

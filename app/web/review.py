@@ -1,15 +1,22 @@
-"""Reviewers' pages: flag a record, the review queue, decisions, the removal-list download.
+"""Reviewers' pages: flag a record, the review queue, decisions, the removal-list download,
+and for admins the quarantine and the stored URL a report needs.
 
 Flagging works from a card (the card is replaced in place) and from the record page; both are
 plain forms that also work without JavaScript (a 303 back to where the reviewer was). A
 suspected-CSAM flag hides the record before the response is sent: the hidden sets are
-refreshed in the same request, so the next page anyone loads no longer has it.
+refreshed in the same request, so the next page anyone loads no longer has it. The reviewer is
+then told so, what happens next and where to report (app/review/notice.py): in place of the card,
+on ``/review/flagged`` after a record-page flag, and in the JSON answer.
+
+Confirming a suspected-CSAM flag quarantines its look-alikes (app/workspace/quarantine.py)
+before the answer is sent.
 """
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any, Literal
+from urllib.parse import urlencode
 
 from anyio import to_thread
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
@@ -18,7 +25,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from app.catalog.layout import DATASET_NAME
 from app.explore.datasets import DatasetHandle
 from app.explore.semantic import SemanticSearch
-from app.review import exports
+from app.review import exports, notice
 from app.review.db import CATEGORIES, STATUSES, Category, FlagStatus
 from app.review.flags import (
     CATEGORY_LABELS,
@@ -29,6 +36,7 @@ from app.review.flags import (
     FlagFilter,
     RecordRef,
 )
+from app.review.quarantine import MIN_RELEASE_REASON, Quarantined
 from app.review.store import ReviewStore
 from app.review.users import User
 from app.web.deps import (
@@ -43,11 +51,16 @@ from app.web.deps import (
 from app.web.errors import wants_json
 from app.web.redirects import safe_next
 from app.web.render import is_htmx, render
+from app.workspace import Workspace
+from app.workspace.quarantine import QuarantineResult, after_decision
 
 router = APIRouter(tags=["review"])
 
 QUEUE_PAGE = 50
 MAX_EXTRA_IDS = 1000  # near-duplicates named in one flag action
+# Ids a flag form may name itself: a form holds at most 1,000 fields in all (Starlette's
+# parser), and the form's other fields count too; more was a 400 the schema did not admit.
+MAX_FORM_IDS = 900
 
 
 async def fresh_hidden_sets(request: Request) -> None:
@@ -90,7 +103,7 @@ async def flag_record(
     category: Annotated[Category, Form()],
     note: Annotated[str, Form(max_length=MAX_NOTE_LENGTH)] = "",
     near_duplicates: Annotated[bool, Form()] = False,
-    also: Annotated[list[str], Form(max_length=MAX_EXTRA_IDS)] = [],  # noqa: B006 - FastAPI copies
+    also: Annotated[list[str], Form(max_length=MAX_FORM_IDS)] = [],  # noqa: B006 - FastAPI copies
     context: Annotated[Literal["card", "record"], Form()] = "record",
     back: Annotated[str, Form(max_length=2000)] = "/",
 ):
@@ -122,21 +135,24 @@ async def flag_record(
 
     batch = await to_thread.run_sync(save)
     hidden = category == CSAM
+    flag_ids = [flag.id for flag in batch.flags]
     if wants_json(request):
-        return JSONResponse(
-            {
-                "created": batch.created,
-                "batch": batch.batch,
-                "flags": [flag.public() for flag in batch.flags],
-            }
-        )
-    grid = f"/?ds={dataset.name}"
+        answer: dict[str, Any] = {
+            "created": batch.created,
+            "batch": batch.batch,
+            "flags": [flag.public() for flag in batch.flags],
+            "hidden": hidden,
+        }
+        if hidden:
+            answer["notice"] = notice.csam_notice(flag_ids)
+        return JSONResponse(answer)
+    told = notice_url(dataset.name, flag_ids)
     if not is_htmx(request):
-        return RedirectResponse(grid if hidden else safe_next(back), status_code=303)
+        return RedirectResponse(told if hidden else safe_next(back), status_code=303)
     if context == "record" and hidden:
-        # The page the reviewer is on no longer exists for anyone: go back to the grid.
+        # The page the reviewer is on no longer exists for anyone: say what happened instead.
         response = Response(status_code=204)
-        response.headers["HX-Redirect"] = grid
+        response.headers["HX-Redirect"] = told
         return response
     flags = (
         []
@@ -156,8 +172,44 @@ async def flag_record(
             record_flags=flags,
             card_notice=f"Flagged: {CATEGORY_LABELS[category]}",
             flag_message=flagged_message(batch, CATEGORY_LABELS[category]),
+            notice=notice,
+            notice_url=told,
         ),
     )
+
+
+MAX_NOTICE_FLAGS = 50  # flags named on one notice page (a record and its near-duplicates)
+
+
+def notice_url(dataset: str, flag_ids: list[int]) -> str:
+    """The page that tells a reviewer what a suspected-CSAM flag did (``/review/flagged``)."""
+    flags = "".join(f"&flag={i}" for i in flag_ids[:MAX_NOTICE_FLAGS])
+    return f"/review/flagged?ds={dataset}{flags}"
+
+
+@router.get("/review/flagged", summary="What a suspected-CSAM flag did, and how to report it")
+async def flagged_notice(
+    request: Request,
+    store: ReviewDep,
+    datasets: DatasetsDep,
+    user: ReviewerDep,
+    flag: Annotated[list[int], Query(min_length=1, max_length=MAX_NOTICE_FLAGS)],
+    ds: Annotated[
+        str | None, Query(max_length=63, pattern=DATASET_NAME.pattern, description="Dataset name.")
+    ] = None,
+):
+    """Where a reviewer lands after flagging a record as suspected CSAM from its record page
+    (the record page no longer exists for anyone). Names the flags by id and sample id only."""
+    flags = await to_thread.run_sync(lambda: [store.flags.get(i) for i in flag])
+    flags = [f for f in flags if f.category == CSAM]
+    if not flags:
+        raise HTTPException(status_code=404, detail="no suspected-CSAM flag with these ids")
+    if wants_json(request):
+        return JSONResponse(notice.csam_notice([f.id for f in flags]))
+    context: dict[str, Any] = {"flags": flags, "notice": notice}
+    if ds in datasets:
+        context["dataset"] = datasets[ds]
+    return render(request, "pages/flagged.html", context)
 
 
 def flagged_message(batch: FlagBatch, label: str) -> str:
@@ -195,6 +247,12 @@ def queue_data(
     return flags, total, counts, reviewers
 
 
+def quarantine_counts(store: ReviewStore, flags: list[Flag]) -> dict[int, int]:
+    """{flag id: look-alikes it keeps quarantined} for the confirmed suspected-CSAM flags."""
+    ids = [f.id for f in flags if f.category == CSAM and f.status == "confirmed"]
+    return store.quarantine.counts_by_flag(ids)
+
+
 DatasetName = Annotated[
     str | None, Query(max_length=63, pattern=DATASET_NAME.pattern, description="Dataset name.")
 ]
@@ -226,6 +284,12 @@ async def review_queue(
     flags, total, counts, reviewers = await to_thread.run_sync(
         lambda: queue_data(store, where, page)
     )
+    quarantined = await to_thread.run_sync(lambda: quarantine_counts(store, flags))
+    quarantine_total = (
+        await to_thread.run_sync(lambda: store.quarantine.count(live=True))
+        if user.has_role("admin")
+        else 0
+    )
     return render(
         request,
         "pages/review.html",
@@ -240,6 +304,8 @@ async def review_queue(
             page_size=QUEUE_PAGE,
             statuses=STATUSES,
             served=datasets,
+            quarantined=quarantined,
+            quarantine_total=quarantine_total,
             # For the navigation and the removal-list links: the filtered dataset if served.
             dataset=datasets.get(ds or "")
             or datasets[settings.default_dataset or next(iter(datasets))],
@@ -261,12 +327,18 @@ async def review_queue_api(
 ) -> dict[str, Any]:
     where = queue_filter(ds, category, status, reviewer, since, until)
     flags, total, counts, _ = await to_thread.run_sync(lambda: queue_data(store, where, page))
+    quarantined = await to_thread.run_sync(lambda: quarantine_counts(store, flags))
     return {
         "total": total,
         "page": page,
         "page_size": QUEUE_PAGE,
         "counts": counts,
-        "flags": [flag.public() for flag in flags],
+        "flags": [
+            {**flag.public(), "quarantined": quarantined[flag.id]}
+            if flag.id in quarantined
+            else flag.public()
+            for flag in flags
+        ],
     }
 
 
@@ -277,25 +349,42 @@ Decision = Literal["confirm", "dismiss", "reopen"]
 
 async def _decide(
     request: Request,
-    store: ReviewStore,
+    workspace: Workspace,
     user: User,
     flag_id: int,
     action: Decision,
     note: str,
     back: str,
 ):
-    def run() -> Flag:
-        if action == "confirm":
-            return store.flags.confirm(flag_id, user, note.strip())
-        if action == "dismiss":
-            return store.flags.dismiss(flag_id, user, note.strip())
-        return store.flags.reopen(flag_id, user, note.strip())
+    store = workspace.review
 
-    flag = await to_thread.run_sync(run)
+    def run() -> tuple[Flag, QuarantineResult | None]:
+        if action == "confirm":
+            flag = store.flags.confirm(flag_id, user, note.strip())
+        elif action == "dismiss":
+            flag = store.flags.dismiss(flag_id, user, note.strip())
+        else:
+            flag = store.flags.reopen(flag_id, user, note.strip())
+        # A confirmed suspected-CSAM flag hides its look-alikes before anyone is answered.
+        return flag, after_decision(workspace, flag, actor=user.name)
+
+    flag, quarantine = await to_thread.run_sync(run)
     if wants_json(request):
-        return JSONResponse(flag.public())
+        answer = flag.public()
+        if quarantine is not None:
+            answer["quarantine"] = {
+                "found": quarantine.found,
+                "added": len(quarantine.added),
+                "methods": quarantine.methods,
+            }
+        return JSONResponse(answer)
     if is_htmx(request):
-        return render(request, "partials/_flag_row.html", flag_context(request, flag=flag))
+        quarantined = await to_thread.run_sync(lambda: quarantine_counts(store, [flag]))
+        return render(
+            request,
+            "partials/_flag_row.html",
+            flag_context(request, flag=flag, quarantined=quarantined),
+        )
     return RedirectResponse(safe_next(back) if back.startswith("/review") else "/review", 303)
 
 
@@ -306,37 +395,37 @@ BackForm = Annotated[str, Form(max_length=2000)]
 @router.post("/review/flags/{flag_id}/confirm", summary="Confirm a flag (a second reviewer)")
 async def confirm_flag(
     request: Request,
-    store: ReviewDep,
+    workspace: WorkspaceDep,
     user: ReviewerDep,
     flag_id: int = FlagId,
     note: NoteForm = "",
     back: BackForm = "/review",
 ):
-    return await _decide(request, store, user, flag_id, "confirm", note, back)
+    return await _decide(request, workspace, user, flag_id, "confirm", note, back)
 
 
 @router.post("/review/flags/{flag_id}/dismiss", summary="Dismiss a flag (a second reviewer)")
 async def dismiss_flag(
     request: Request,
-    store: ReviewDep,
+    workspace: WorkspaceDep,
     user: ReviewerDep,
     flag_id: int = FlagId,
     note: NoteForm = "",
     back: BackForm = "/review",
 ):
-    return await _decide(request, store, user, flag_id, "dismiss", note, back)
+    return await _decide(request, workspace, user, flag_id, "dismiss", note, back)
 
 
 @router.post("/review/flags/{flag_id}/reopen", summary="Re-open a decided flag (admins)")
 async def reopen_flag(
     request: Request,
-    store: ReviewDep,
+    workspace: WorkspaceDep,
     user: AdminDep,
     flag_id: int = FlagId,
     note: NoteForm = "",
     back: BackForm = "/review",
 ):
-    return await _decide(request, store, user, flag_id, "reopen", note, back)
+    return await _decide(request, workspace, user, flag_id, "reopen", note, back)
 
 
 # --- the removal list ------------------------------------------------------------------------
@@ -376,3 +465,136 @@ async def export_removals(
             "Cache-Control": "no-store",
         },
     )
+
+
+# --- the quarantine (admins) -----------------------------------------------------------------
+QUARANTINE_PAGE = 100
+QuarantineState = Literal["live", "released", "all"]
+STATE_FILTER: dict[str, bool | None] = {"live": True, "released": False, "all": None}
+
+
+def quarantine_data(
+    store: ReviewStore, ds: str | None, state: str, flag: int | None, page: int
+) -> dict[str, Any]:
+    live = STATE_FILTER[state]
+    entries = store.quarantine.entries(
+        dataset=ds,
+        live=live,
+        source_flag=flag,
+        limit=QUARANTINE_PAGE,
+        offset=(page - 1) * QUARANTINE_PAGE,
+    )
+    total = store.quarantine.count(dataset=ds, live=live, source_flag=flag)
+    return {"entries": entries, "total": total, "pending": store.quarantine.pending()}
+
+
+QuarantineFlag = Annotated[int | None, Query(ge=1, le=2**62, description="Source flag.")]
+
+
+@router.get("/review/quarantine", summary="Records quarantined as look-alikes (admins)")
+async def quarantine_page(
+    request: Request,
+    store: ReviewDep,
+    datasets: DatasetsDep,
+    settings: SettingsDep,
+    user: AdminDep,
+    ds: DatasetName = None,
+    state: Annotated[QuarantineState, Query(description="live, released or all.")] = "live",
+    flag: QuarantineFlag = None,
+    page: PageQuery = 1,
+    released: Annotated[str | None, Query(max_length=300, include_in_schema=False)] = None,
+):
+    data = await to_thread.run_sync(lambda: quarantine_data(store, ds, state, flag, page))
+    return render(
+        request,
+        "pages/quarantine.html",
+        {
+            **data,
+            "served": datasets,
+            "ds": ds,
+            "state": state,
+            "flag_id": flag,
+            "page": page,
+            "page_size": QUARANTINE_PAGE,
+            "similarity": settings.quarantine_similarity,
+            "min_reason": MIN_RELEASE_REASON,
+            "released_message": (f"Released {released}." if released else None),
+        },
+    )
+
+
+@router.get("/api/review/quarantine", tags=["api"], summary="JSON twin of /review/quarantine")
+async def quarantine_api(
+    store: ReviewDep,
+    user: AdminDep,
+    ds: DatasetName = None,
+    state: Annotated[QuarantineState, Query(description="live, released or all.")] = "live",
+    flag: QuarantineFlag = None,
+    page: PageQuery = 1,
+) -> dict[str, Any]:
+    data = await to_thread.run_sync(lambda: quarantine_data(store, ds, state, flag, page))
+    return {
+        "total": data["total"],
+        "page": page,
+        "page_size": QUARANTINE_PAGE,
+        "pending_flags": [f.id for f in data["pending"]],
+        "records": [q.public() for q in data["entries"]],
+    }
+
+
+@router.post("/review/quarantine/release", summary="Release one quarantined record (admins)")
+async def release_quarantined(
+    request: Request,
+    workspace: WorkspaceDep,
+    user: AdminDep,
+    ds: Annotated[str, Form(max_length=63, pattern=DATASET_NAME.pattern)],
+    sample_id: Annotated[str, Form(min_length=1, max_length=256)],
+    reason: Annotated[str, Form(max_length=MAX_NOTE_LENGTH)],
+    back: BackForm = "/review/quarantine",
+):
+    def run() -> list[Quarantined]:
+        rows = workspace.review.quarantine.release(ds, sample_id, user, reason)
+        workspace.hiding.refresh()  # shown again from this answer on, unless hidden otherwise
+        return rows
+
+    rows = await to_thread.run_sync(run)
+    if wants_json(request):
+        return JSONResponse({"released": [row.public() for row in rows]})
+    target = safe_next(back) if back.startswith("/review/quarantine") else "/review/quarantine"
+    separator = "&" if "?" in target else "?"
+    said = urlencode({"released": f"{ds}/{sample_id}"})
+    return RedirectResponse(f"{target}{separator}{said}", status_code=303)
+
+
+# --- the stored URL for a report (admins) ----------------------------------------------------
+@router.get(
+    "/review/flags/{flag_id}/report",
+    summary="The stored URL of a flagged record, for a report to a hotline (admins)",
+)
+async def report_url_page(
+    request: Request, store: ReviewDep, user: AdminDep, flag_id: int = FlagId
+):
+    """Shows the flag and a button; the URL itself only after a POST, which is logged."""
+    flag = await to_thread.run_sync(lambda: store.flags.get(flag_id))
+    response = render(
+        request, "pages/report_url.html", {"flag": flag, "url": None, "notice": notice}
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+@router.post("/review/flags/{flag_id}/report", summary="Read the stored URL (admins; logged)")
+async def report_url(request: Request, store: ReviewDep, user: AdminDep, flag_id: int = FlagId):
+    """The URL as text (never a link or an image), no-store; each viewing writes an audit row
+    naming the admin, the flag, its dataset and its record, never the URL."""
+
+    def read() -> tuple[Flag, str]:
+        url = store.flags.url_for_report(flag_id, user)
+        return store.flags.get(flag_id), url or ""
+
+    flag, url = await to_thread.run_sync(read)
+    response = render(
+        request, "pages/report_url.html", {"flag": flag, "url": url, "notice": notice}
+    )
+    response.headers["Cache-Control"] = "no-store"
+    return response

@@ -36,6 +36,7 @@ from app.vectors.models import Encoders
 from app.vectors.queries import QueryEncoder
 from app.vectors.saved import SavedVectors
 from app.workspace.hiding import HiddenSync
+from app.workspace.quarantine import quarantine_pending
 
 log = logging.getLogger(__name__)
 
@@ -121,7 +122,7 @@ def open_workspace(settings: Settings, *, names: Sequence[str] | None = None) ->
         )
         review = ReviewStore.open(settings)
         hiding = HiddenSync(review, catalog, datasets)
-        hiding.register(forget_hidden=images.forget_hidden)
+        hiding.register(forget_hidden=images.forget_hidden, images=images)
         hiding.refresh()  # before anything is read: reads of an unknown set are refused
         for name, handle in datasets.items():
             # "Hide duplicates" knows each dataset's clusters from the first request.
@@ -135,7 +136,7 @@ def open_workspace(settings: Settings, *, names: Sequence[str] | None = None) ->
             images.close()
         connection.close()
         raise
-    return Workspace(
+    opened = Workspace(
         settings,
         datasets,
         catalog,
@@ -147,6 +148,10 @@ def open_workspace(settings: Settings, *, names: Sequence[str] | None = None) ->
         presets,
         Lab(explorer),
     )
+    # Look-alikes of a suspected-CSAM flag confirmed just before a process died are searched
+    # and hidden now (app.workspace.quarantine; failures are logged, never fatal).
+    quarantine_pending(opened)
+    return opened
 
 
 @contextmanager

@@ -47,6 +47,29 @@ def fresh_flag(app: FastAPI, *, decided: bool = False) -> int:
     return flag.id
 
 
+def csam_flag(app: FastAPI, *, confirmed: bool = False) -> int:
+    """A suspected-CSAM flag by fiona on a fresh record (confirmed by gus if asked)."""
+    store: ReviewStore = app.state.workspace.review
+    flag = store.flags.flag(
+        store.users.get("fiona"), "tiny", RecordRef(str(next(_records))), "suspected_csam"
+    ).flags[0]
+    if confirmed:
+        flag = store.flags.confirm(flag.id, store.users.get("gus"))
+    return flag.id
+
+
+def quarantined_record(app: FastAPI) -> str:
+    """Record "q-table" quarantined afresh (a new confirmed flag each time), to be released."""
+    from app.review.quarantine import Neighbour
+
+    store: ReviewStore = app.state.workspace.review
+    flag = store.flags.get(csam_flag(app, confirmed=True))
+    store.quarantine.add(
+        flag, [Neighbour("tiny", "q-table", None, "knn", 0.95)], actor="test", methods={}
+    )
+    return "/review/quarantine/release"
+
+
 def _png() -> bytes:
     import io
 
@@ -151,6 +174,36 @@ CASES = [
         "/review/flags/{flag_id}/reopen",
         "admin",
         lambda app: f"/review/flags/{fresh_flag(app, decided=True)}/reopen",
+    ),
+    Case(
+        "GET",
+        "/review/flagged",
+        "reviewer",
+        lambda app: f"/review/flagged?ds=tiny&flag={csam_flag(app)}",
+        page=True,
+    ),
+    Case("GET", "/review/quarantine", "admin", "/review/quarantine?state=all", page=True),
+    Case("GET", "/api/review/quarantine", "admin"),
+    Case(
+        "POST",
+        "/review/quarantine/release",
+        "admin",
+        quarantined_record,
+        data={"ds": "tiny", "sample_id": "q-table", "reason": "role table: not a look-alike"},
+    ),
+    Case(
+        "GET",
+        "/review/flags/{flag_id}/report",
+        "admin",
+        lambda app: f"/review/flags/{csam_flag(app)}/report",
+        page=True,
+    ),
+    Case(
+        "POST",
+        "/review/flags/{flag_id}/report",
+        "admin",
+        lambda app: f"/review/flags/{csam_flag(app)}/report",
+        ok_status=200,
     ),
 ]
 
@@ -548,14 +601,15 @@ def test_suspected_csam_flag_hides_the_record_everywhere_at_once(fresh):
         exported = pacsv.read_csv(io.BytesIO(client.get("/export?format=csv").content))
         assert exported.num_rows == 119
         assert "1050" not in {str(v) for v in exported.column("sample_id").to_pylist()}
-    # From the record page, htmx is sent back to the grid (the page no longer exists).
+    # From the record page (which no longer exists), htmx is sent to the page that says what
+    # happened and how to report it (tests/web/test_csam_notice.py).
     token = sign_in(client, app, "alice")
     response = client.post(
         "/review/flag?ds=tiny",
         data={"sample_id": "1051", "category": "suspected_csam", "context": "record"},
         headers={"HX-Request": "true", "X-CSRF-Token": token},
     )
-    assert response.headers["HX-Redirect"] == "/?ds=tiny"
+    assert response.headers["HX-Redirect"].startswith("/review/flagged?ds=tiny&flag=")
     # Only the id, URL hash and the flag stay visible, in the queue.
     row = soup(client.get("/review")).select_one("tr.is-csam")
     assert row.select_one("a") is None and row.select_one(".badge-warn").text == "hidden"
