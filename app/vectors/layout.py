@@ -7,7 +7,8 @@ on two cores. Measured here (2 shared cores, 1M clustered 512-d vectors, ``bench
 docs/map.md has the full table): fitting the default 100,000-vector sample took 94-97 s
 (neighbour graph by FAISS, then umap-learn's seeded optimisation, ~8 s of numba compilation
 included), placing the other 900,000 vectors 64-72 s, the whole layout 161-166 s at a load
-average of ~2.3, with a peak RSS of 1.3 GB. Choices:
+average of ~2.3, with a peak RSS of 1.3 GB; 10M vectors took 42 min with other work holding
+the load average at 8-11 (budget: 1M in 10 min, 10M in 60 min). Choices:
 
 * neighbours: the sample is indexed by an IVF-Flat index (flat below ``FLAT_BELOW``); at
   nprobe 8 it finds 99.5 % of the exact 5 nearest and moves a placed point by 0.41 of the
