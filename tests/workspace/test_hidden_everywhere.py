@@ -23,6 +23,7 @@ from app.catalog.queries import Catalog
 from app.cli import app as cli
 from app.config import Settings
 from app.images import stores
+from app.images.phash import read_hashes
 from app.main import create_app
 from app.vectors import store as vector_store
 from app.workspace import workspace
@@ -80,7 +81,9 @@ def test_embed_never_decodes_or_embeds_a_hidden_record(hidden_dataset, monkeypat
     monkeypatch.setattr(stores.FolderStore, "locate", spy)
     result = CliRunner().invoke(cli, ["embed", "web", "--no-progress"])
     assert result.exit_code == 0, result.output
-    assert len(located) == ROWS - 3 and not set(located) & set(hidden_dataset.hidden_ids)
+    # Each visible record's picture is read twice: for its embedding and for its PDQ hash.
+    assert len(located) == 2 * (ROWS - 3) and len(set(located)) == ROWS - 3
+    assert not set(located) & set(hidden_dataset.hidden_ids)
 
     with workspace(Settings()) as ws:
         hidden = ws.catalog.hidden.of("web").positions
@@ -89,6 +92,8 @@ def test_embed_never_decodes_or_embeds_a_hidden_record(hidden_dataset, monkeypat
     for kind in vector_store.KINDS:
         embedded = set(vector_store.load_embeddings(paths, kind).positions.tolist())
         assert len(embedded) == ROWS - 3 and not embedded & hidden, kind
+    hashed, _, _ = read_hashes(paths.vectors)
+    assert len(hashed) == ROWS - 3 and not set(hashed.tolist()) & hidden
     index = CliRunner().invoke(cli, ["index", "web", "--no-progress"])
     assert index.exit_code == 0, index.output
 
