@@ -19,3 +19,25 @@ document.addEventListener("change", (event) => {
     if (target.form) target.form.requestSubmit ? target.form.requestSubmit() : target.form.submit();
   }
 });
+
+// The grid's filters ask for results as they change: a box or a menu at once, typed words after
+// a pause. A custom event rather than htmx trigger filters (change[...]): those are evaluated
+// as code, which the Content-Security-Policy forbids.
+(function () {
+  let typing = null;
+  const changed = (field) => {
+    if (field.form && field.form.id === "filters" && window.htmx) {
+      window.htmx.trigger(field.form, "filters-changed");
+    }
+  };
+  document.addEventListener("change", (event) => {
+    const field = event.target;
+    if (field.classList && field.classList.contains("live-change")) changed(field);
+  });
+  document.addEventListener("input", (event) => {
+    const field = event.target;
+    if (!field.classList || !field.classList.contains("live-text")) return;
+    clearTimeout(typing);
+    typing = setTimeout(() => changed(field), 400);
+  });
+})();

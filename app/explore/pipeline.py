@@ -47,16 +47,6 @@ class Source:
 
 
 @dataclass(frozen=True)
-class Reference:
-    """A threshold worth drawing on a chart or naming in a verdict."""
-
-    score: str
-    value: float
-    label: str
-    source: Source
-
-
-@dataclass(frozen=True)
 class Stage:
     id: str
     title: str
@@ -243,24 +233,3 @@ def _preset(path: str, number: int, entry: Any, builtin: bool) -> Preset:
         note=entry.get("note"),
         builtin=builtin,
     )
-
-
-def references(presets: Presets) -> list[Reference]:
-    """The thresholds worth drawing on each score's chart: every preset's, and the
-    recommendations that are not presets (punsafe 0.5, pwatermark 0.8)."""
-    found: dict[tuple[str, float], Reference] = {}
-    recommended = [
-        Reference("punsafe", PUNSAFE_RECOMMENDED, "0.5 recommended", NSFW_DETECTOR),
-        Reference("pwatermark", PWATERMARK_RECOMMENDED, "0.8 recommended", WATERMARK_DETECTOR),
-    ]
-    for reference in recommended:
-        found[(reference.score, reference.value)] = reference
-    for preset in presets.items:
-        for key, value in preset.filters.items():
-            score = key.removesuffix("_min").removesuffix("_max")
-            if score in ("similarity", "punsafe", "pwatermark", "aesthetic"):
-                found.setdefault(
-                    (score, float(value)),
-                    Reference(score, float(value), preset.name, preset.source),
-                )
-    return sorted(found.values(), key=lambda r: (r.score, r.value))

@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.browser.support import wait_until
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOTS = Path(os.environ.get("LOUPE_SCREENSHOTS", "/tmp/loupe-screenshots"))
@@ -28,7 +30,7 @@ def test_search_filter_and_reveal(live_server, page):
     # Typing a caption search updates the grid and the URL (htmx, hx-push-url).
     with page.expect_response(re.compile(r"/\?.*q=astronaut")):
         page.fill("#q", "astronaut")
-    page.wait_for_function("document.querySelector('#total-count').innerText !== '120'")
+    wait_until(page, "() => document.querySelector('#total-count').innerText !== '120'")
     captions = page.locator("#grid .caption").all_inner_texts()
     assert captions and all("astronaut" in c for c in captions)
     assert parse_qs(urlsplit(page.url).query)["q"] == ["astronaut"]
@@ -36,8 +38,10 @@ def test_search_filter_and_reveal(live_server, page):
     # Picking a language narrows further; the URL records both filters.
     with page.expect_response(re.compile(r"lang=de")):
         page.locator("input[name=lang][value=de]").check()
-    page.wait_for_function(
-        "[...document.querySelectorAll('#grid .badge-lang')].every(b => b.innerText === 'de')"
+    wait_until(
+        page,
+        "() => [...document.querySelectorAll('#grid .badge-lang')]"
+        ".every(b => b.innerText === 'de')",
     )
     query = parse_qs(urlsplit(page.url).query)
     assert query["q"] == ["astronaut"] and query["lang"] == ["de"]
@@ -46,7 +50,7 @@ def test_search_filter_and_reveal(live_server, page):
 
     # Back restores the previous state of the grid.
     page.go_back()
-    page.wait_for_function("!location.search.includes('lang=de')")
+    wait_until(page, "() => !location.search.includes('lang=de')")
     assert "lang" not in parse_qs(urlsplit(page.url).query)
 
 
@@ -79,7 +83,7 @@ def test_record_page(live_server, page):
     page.goto(live_server.url + "/")
     page.locator("#grid li.card a.thumb").first.click()
     page.wait_for_url(re.compile(r"/records/"))
-    assert page.locator("table.scores").is_visible()
+    assert page.locator("ol.verdicts").is_visible()
     assert page.locator(".record-image img").evaluate("el => el.naturalWidth") > 0
     shot(page, "record")
 

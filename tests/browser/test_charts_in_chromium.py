@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import os
 import re
-import time
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
+
+from tests.browser.support import wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
@@ -20,17 +21,6 @@ SCREENSHOTS = Path(os.environ.get("LOUPE_SCREENSHOTS", "/tmp/loupe-screenshots")
 def shot(page, name: str) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
-
-
-def wait_until(page, expression: str, arg=None, timeout_s: float = 15.0) -> None:
-    """Poll ``expression`` (a JS function of ``arg``) until it is truthy. Playwright's
-    wait_for_function evaluates its predicate with eval, which the Content-Security-Policy
-    (no 'unsafe-eval') refuses in the page; page.evaluate is not eval."""
-    deadline = time.monotonic() + timeout_s
-    while not page.evaluate(expression, arg):
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {expression}")
-        page.wait_for_timeout(50)
 
 
 def query(page) -> dict[str, list[str]]:

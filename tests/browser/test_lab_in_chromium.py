@@ -9,6 +9,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
+from tests.browser.support import wait_until
+
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
 SCREENSHOTS = Path(os.environ.get("LOUPE_SCREENSHOTS", "/tmp/loupe-screenshots"))
@@ -31,8 +33,10 @@ def test_a_slider_moves_the_counts_and_the_boundary(live_server, page):
     with page.expect_response(re.compile(r"/lab\?.*similarity_min=0\.3[1-9]")):
         for _ in range(20):  # arrow keys nudge the focused slider by one step
             page.keyboard.press("ArrowRight")
-    page.wait_for_function(
-        f"document.querySelector('.lab-kept .lab-big').innerText !== '{kept_before}'"
+    wait_until(
+        page,
+        "(before) => document.querySelector('.lab-kept .lab-big').innerText !== before",
+        kept_before,
     )
     value = float(parse_qs(urlsplit(page.url).query)["similarity_min"][0])
     assert value > 0.3
