@@ -81,6 +81,7 @@ GRAPH_NPROBE = 16  # UMAP's neighbour graph: 99.9 % of the exact 10 nearest (mea
 PLACE_NPROBE = 8
 IVF_ITERATIONS = 10
 LAYOUT_VERSION = 1
+FINGERPRINT_ROWS = 64
 
 
 class LayoutError(Exception):
@@ -475,13 +476,7 @@ def _identity(
         "version": LAYOUT_VERSION,
         "kind": emb.kind,
         "catalog": store.catalog_build(paths),
-        "vectors": {
-            "count": emb.count,
-            "dim": emb.dim,
-            "created": emb.meta.get("created"),
-            "model": emb.meta.get("model"),
-            "model_id": emb.meta.get("model_id"),
-        },
+        "vectors": vectors_identity(emb),
         "positions_sha256": positions_sha256(emb.positions),
         "sample_size": m,
         "seed": seed,
@@ -496,6 +491,24 @@ def _identity(
             "graph_nprobe": GRAPH_NPROBE,
             "place_nprobe": PLACE_NPROBE,
         },
+    }
+
+
+def vectors_identity(emb: Embeddings) -> dict[str, Any]:
+    """Which embeddings a layout was made from: their json's creation time and model, and a
+    sha256 of ``FINGERPRINT_ROWS`` evenly spaced vectors (vectors recomputed within the same
+    second by the same model still differ there; ~1 ms to read)."""
+    rows = np.unique(
+        np.linspace(0, emb.count - 1, min(emb.count, FINGERPRINT_ROWS)).astype(np.int64)
+    )
+    sample = np.ascontiguousarray(_read_rows(emb, rows), dtype="<f4")
+    return {
+        "count": emb.count,
+        "dim": emb.dim,
+        "created": emb.meta.get("created"),
+        "model": emb.meta.get("model"),
+        "model_id": emb.meta.get("model_id"),
+        "sample_sha256": hashlib.sha256(memoryview(sample).cast("B")).hexdigest(),
     }
 
 
@@ -588,7 +601,8 @@ def _write_npy(path: Path, array: np.ndarray) -> None:
 
 def load_layout(paths: DatasetPaths, kind: str) -> Layout:
     """The layout of ``kind``, memory-mapped, after checking that it belongs to the
-    embeddings and catalog beside it (row count, catalog build, sha256 of the positions)."""
+    embeddings and catalog beside it (row count, catalog build, which embeddings: their
+    creation time, model and a fingerprint of their vectors; sha256 of the positions)."""
     files = layout_files(paths, kind)
     meta = _read_json(files.meta)
     if meta is None:
@@ -597,13 +611,12 @@ def load_layout(paths: DatasetPaths, kind: str) -> Layout:
             f"({kind} embeddings) first."
         )
     try:
-        positions, _ = store.map_npy(store.files_for(paths, kind).positions)
-    except (OSError, ValueError) as error:
+        emb = store.load_embeddings(paths, kind, check_build=False)
+    except StoreError as error:
         raise LayoutError(
-            f"{store.files_for(paths, kind).positions}: cannot be read ({error}); the layout "
-            f"{files.meta} has no embeddings to belong to."
+            f"{error} The layout {files.meta} has no embeddings to belong to."
         ) from None
-    positions = np.asarray(positions, dtype=np.int64)
+    positions = emb.positions
     count = int(meta.get("count", -1))
     if positions.shape[0] != count:
         raise LayoutError(
@@ -614,6 +627,13 @@ def load_layout(paths: DatasetPaths, kind: str) -> Layout:
         raise LayoutError(
             f"{files.meta} was computed for another build of the catalog of {paths.name}; "
             "build the layout again."
+        )
+    made_from, now = meta.get("vectors") or {}, vectors_identity(emb)
+    if made_from != now:
+        raise LayoutError(
+            f"{files.meta} was computed from other {kind} embeddings than "
+            f"{store.files_for(paths, kind).vectors} holds (made {made_from.get('created')}, "
+            f"now {now.get('created')}); build the layout again."
         )
     if meta.get("positions_sha256") != positions_sha256(positions):
         raise LayoutError(

@@ -155,8 +155,22 @@ def test_refuses_a_layout_whose_positions_changed(built, tmp_path):
     copy = _copy(paths, tmp_path)
     swapped = positions.copy()
     swapped[[0, 1]] = swapped[[1, 0]]  # same rows, same count, two records trade places
+    before = store.read_meta(copy, "image")
     write_vectors(copy, "image", vectors, swapped)
+    # Only the positions differ: the embeddings' json still says the vectors are the same.
+    store.write_json(store.files_for(copy, "image").meta, before)
     with pytest.raises(LayoutError, match="positions") as error:
+        load_layout(copy, "image")
+    assert str(layout_files(copy, "image").meta) in str(error.value)
+
+
+def test_refuses_a_layout_of_recomputed_embeddings(built, tmp_path):
+    """Same rows, same positions, new vectors (another model, say): the map is stale."""
+    paths, _, vectors, positions, _ = built
+    copy = _copy(paths, tmp_path)
+    meta = store.read_meta(copy, "image")
+    store.write_json(store.files_for(copy, "image").meta, {**meta, "created": "2099-01-01"})
+    with pytest.raises(LayoutError, match="other image embeddings") as error:
         load_layout(copy, "image")
     assert str(layout_files(copy, "image").meta) in str(error.value)
 
