@@ -6,14 +6,36 @@ documented in the README, so the two never drift apart.
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+ENV_PREFIX = "LOUPE_"
+# LOUPE_ variables read by something other than the server (the browser tests' screenshot
+# folder): not settings, so not refused.
+NOT_SETTINGS = frozenset({"LOUPE_SCREENSHOTS"})
+
+
+class SettingsError(ValueError):
+    """A setting that does not exist was given (a misspelt keyword or LOUPE_ variable)."""
+
 
 class Settings(BaseSettings):
-    model_config = SettingsConfigDict(env_prefix="LOUPE_", extra="ignore")
+    # A misspelt keyword is an error (extra="forbid"), and so is a misspelt LOUPE_ variable
+    # (``unknown_settings``, run first): a typo must never silently leave a default in force
+    # (LOUPE_REQUIRE_LOGINN=true would otherwise serve everyone).
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, extra="forbid")
+
+    def __init__(self, **values: Any) -> None:
+        problems = unknown_settings(values, os.environ)
+        if problems:
+            raise SettingsError("; ".join(problems))
+        super().__init__(**values)
 
     data_dir: Path = Field(
         Path("indexes"),
@@ -192,6 +214,38 @@ class Settings(BaseSettings):
     @property
     def thumbnail_cache_dir(self) -> Path:
         return self.state_dir / "thumbnails"
+
+
+def unknown_settings(keywords: Mapping[str, Any], environ: Mapping[str, str]) -> list[str]:
+    """One sentence for each keyword or LOUPE_ environment variable that names no setting,
+    with the settings its name is closest to."""
+    fields = list(Settings.model_fields)
+    problems = []
+    for key in keywords:
+        if key.startswith("_") or key in fields:  # _env_file and the like: pydantic-settings'
+            continue
+        problems.append(f"{key!r} is not a setting{_close_matches(key.lower(), fields, '')}")
+    for variable in sorted(environ):
+        upper = variable.upper()
+        if not upper.startswith(ENV_PREFIX) or upper in NOT_SETTINGS:
+            continue
+        name = upper[len(ENV_PREFIX) :].lower()
+        if name in fields:
+            continue
+        problems.append(
+            f"the environment variable {variable} is not a setting"
+            f"{_close_matches(name, fields, ENV_PREFIX)}"
+            " (`loupe settings` lists them all)"
+        )
+    return problems
+
+
+def _close_matches(name: str, fields: list[str], prefix: str) -> str:
+    matches = difflib.get_close_matches(name, fields, n=3, cutoff=0.6)
+    if not matches:
+        return ""
+    shown = ", ".join(prefix + match.upper() if prefix else match for match in matches)
+    return f"; did you mean {shown}?"
 
 
 def settings_table() -> str:

@@ -45,6 +45,22 @@ class CatalogConnection:
             self._db.execute(f"ATTACH ? AS {alias} (READ_ONLY)", [str(path)])
         return alias
 
+    def missing_bytes(self, name: str, path: Path) -> int:
+        """How many bytes an attached catalog file lacks against its own header: 0 when it
+        is whole. DuckDB attaches a file cut short (a copy or a download that stopped) and
+        fails only when a query reaches a missing block; this finds it at start-up, for the
+        cost of one metadata read (real catalogs are exactly header + blocks long)."""
+        _, rows = self.query(
+            "SELECT block_size, total_blocks FROM pragma_database_size() "
+            "WHERE database_name = ?",
+            [alias_for(name).strip('"')],
+        )
+        if not rows:
+            return 0
+        block_size, total_blocks = rows[0]
+        expected = DUCKDB_HEADER_BYTES + int(block_size) * int(total_blocks)
+        return max(0, expected - path.stat().st_size)
+
     def detach(self, name: str) -> None:
         with self._lock:
             self._db.execute(f"DETACH DATABASE IF EXISTS {alias_for(name)}")
@@ -111,6 +127,10 @@ class CatalogConnection:
                 cursor.close()
             self._cursors.clear()
             self._db.close()
+
+
+# DuckDB's file starts with its main header and two database headers, 4 KiB each.
+DUCKDB_HEADER_BYTES = 3 * 4096
 
 
 def alias_for(name: str) -> str:

@@ -145,6 +145,10 @@ def _inspect(path: Path) -> _Source:
             tail = handle.read(4)
     except OSError as error:
         raise IngestError(f"{path}: cannot be read ({error.strerror or error}).") from None
+    if size >= 4 and head == PARQUET_MAGIC and tail != PARQUET_MAGIC:
+        # Starts as parquet, but the footer (schema and row groups) is gone: a copy or a
+        # download that stopped.
+        raise IngestError(f"{path}: is cut short (a parquet file whose footer is missing).")
     if size < 12 or head != PARQUET_MAGIC or tail != PARQUET_MAGIC:
         raise IngestError(f"{path}: is not a parquet file (the PAR1 markers are missing).")
     con = duckdb.connect(":memory:")

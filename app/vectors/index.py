@@ -152,16 +152,20 @@ def open_index(path: Path, kind: str = "flat") -> Any:
     IndexParams.type)."""
     if not path.is_file():
         raise IndexFileError(f"{path} is missing: run `loupe index` for this dataset.")
-    if kind == "ivf-pq-fastscan":
-        # Fast-scan lists are copied into memory whatever the flags; mapping the file as
-        # well would only add the whole file to RSS a second time (measured).
-        return faiss.read_index(str(path))
-    flags = faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY
+    if kind != "ivf-pq-fastscan":
+        try:
+            return faiss.read_index(str(path), faiss.IO_FLAG_MMAP_IFC | faiss.IO_FLAG_READ_ONLY)
+        except RuntimeError:
+            pass  # older files or types the mapped reader refuses: an ordinary read may work
+    # Fast-scan lists are copied into memory whatever the flags; mapping the file as well
+    # would only add the whole file to RSS a second time (measured).
     try:
-        return faiss.read_index(str(path), flags)
-    except RuntimeError:
-        # Older files or types the mapped reader refuses: an ordinary read still works.
         return faiss.read_index(str(path))
+    except RuntimeError as error:  # a damaged or truncated file: one sentence, not a C++ trace
+        lines = str(error).strip().splitlines()
+        reason = lines[0][:200] if lines else "damaged"
+        message = f"{path} cannot be read ({reason}): run `loupe index` again."
+        raise IndexFileError(message) from None
 
 
 def read_params(files: store.KindFiles) -> IndexParams:

@@ -93,11 +93,20 @@ class VectorIndex:
                         f"run `loupe index {paths.name}` again."
                     )
                 index = vindex.open_index(files.index, params.type)
+                duplicates = load_duplicates(files)
             except (store.StoreError, vindex.IndexFileError) as error:
                 problems[kind] = str(error)
                 log.warning("%s: %s", paths.name, error)
                 continue
-            kinds[kind] = IndexedKind(emb, index, params, load_duplicates(files))
+            except Exception as error:  # any other damage: this kind is off, the server stays
+                problems[kind] = (
+                    f"{files.folder}: the {kind} vectors cannot be loaded "
+                    f"({type(error).__name__}: {str(error).strip()[:200]}): run "
+                    f"`loupe embed {paths.name}` and `loupe index {paths.name}` again."
+                )
+                log.warning("%s: %s", paths.name, problems[kind])
+                continue
+            kinds[kind] = IndexedKind(emb, index, params, duplicates)
         return cls(paths, kinds, problems)
 
     # -- what is there ---------------------------------------------------------------------

@@ -249,7 +249,14 @@ def load_embeddings(
         raise StoreError(
             f"{files.meta} is missing: run `loupe embed {paths.name}` to compute {kind} embeddings."
         )
-    meta = json.loads(files.meta.read_text(encoding="utf-8"))
+    try:
+        meta = json.loads(files.meta.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:  # a damaged or half-written file
+        raise StoreError(
+            f"{files.meta} cannot be read ({error}): run `loupe embed {paths.name}` again."
+        ) from None
+    if not isinstance(meta, dict):
+        raise StoreError(f"{files.meta} is not an embeddings description: run `loupe embed`.")
     if check_build and meta.get("catalog") != catalog_build(paths):
         raise StoreError(
             f"{files.vectors} was computed for an older build of the catalog of {paths.name}; "
@@ -257,9 +264,16 @@ def load_embeddings(
         )
     try:
         vectors, offset = map_npy(files.vectors, random_access=random_access)
+    except (OSError, ValueError, TypeError) as error:  # TypeError: a truncated file
+        raise StoreError(
+            f"{files.vectors}: cannot be read ({error}): run `loupe embed {paths.name}` again."
+        ) from None
+    try:
         positions, _ = map_npy(files.positions, random_access=random_access)
-    except (OSError, ValueError) as error:
-        raise StoreError(f"{files.vectors}: cannot be read ({error}).") from None
+    except (OSError, ValueError, TypeError) as error:
+        raise StoreError(
+            f"{files.positions}: cannot be read ({error}): run `loupe embed {paths.name}` again."
+        ) from None
     if vectors.ndim != 2 or vectors.dtype != np.float32:
         raise StoreError(
             f"{files.vectors}: expected a 2-d float32 array, found {vectors.dtype} "

@@ -12,7 +12,6 @@ from app.explore.verdicts import record_verdicts
 from app.web.browse import Answer, effective_sort, run_browse
 from app.web.deps import (
     DatasetDep,
-    DatasetsDep,
     ExplorerDep,
     FilterDep,
     SettingsDep,
@@ -26,10 +25,12 @@ router = APIRouter(prefix="/api", tags=["api"])
 
 
 @router.get(
-    "/datasets", summary="The datasets this server holds", response_model=list[DatasetInfo]
+    "/datasets",
+    summary="The datasets this server holds (and those it found but cannot open)",
+    response_model=list[DatasetInfo],
 )
-async def list_datasets(datasets: DatasetsDep) -> list[dict[str, Any]]:
-    return [
+async def list_datasets(workspace: WorkspaceDep) -> list[dict[str, Any]]:
+    served: list[dict[str, Any]] = [
         {
             "name": handle.name,
             "title": handle.title,
@@ -39,8 +40,13 @@ async def list_datasets(datasets: DatasetsDep) -> list[dict[str, Any]]:
             "built_at": handle.manifest.built_at,
             "extra_columns": handle.manifest.extra_columns,
         }
-        for handle in datasets.values()
+        for handle in workspace.datasets.values()
     ]
+    broken = [
+        {"name": name, "title": name, "available": False, "problem": problem.public}
+        for name, problem in workspace.unavailable.items()
+    ]
+    return served + broken
 
 
 def records_body(

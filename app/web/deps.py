@@ -64,11 +64,13 @@ async def get_dataset(
         ),
     ] = None,
 ) -> DatasetHandle:
-    datasets: dict[str, DatasetHandle] = request.app.state.workspace.datasets
-    settings: Settings = request.app.state.settings
-    name = ds or settings.default_dataset or next(iter(datasets))
-    handle = datasets.get(name)
+    workspace: Workspace = request.app.state.workspace
+    name = ds or workspace.default_name()
+    handle = workspace.datasets.get(name)
     if handle is None:
+        problem = workspace.unavailable.get(name)
+        if problem is not None:  # found at start-up, but damaged: the log says which file
+            raise HTTPException(status_code=503, detail=problem.public)
         raise HTTPException(status_code=404, detail=f"no dataset named {name!r}")
     return handle
 

@@ -308,7 +308,8 @@ async def review_queue(
             quarantine_total=quarantine_total,
             # For the navigation and the removal-list links: the filtered dataset if served.
             dataset=datasets.get(ds or "")
-            or datasets[settings.default_dataset or next(iter(datasets))],
+            or datasets.get(settings.default_dataset or "")
+            or next(iter(datasets.values())),
         ),
     )
 

@@ -152,13 +152,18 @@ class Record(RecordColumns):  # type: ignore[misc, valid-type]
 
 
 class DatasetInfo(BaseModel):
+    """A served dataset; or, with ``available`` false, one found in the data folder that
+    cannot be opened (a damaged or half-written folder), and why."""
+
     name: str
     title: str
-    description: str | None
-    row_count: int
-    source_format: str
-    built_at: str
-    extra_columns: list[str]
+    available: bool = True
+    problem: str | None = Field(None, description="Why an unavailable dataset is not served.")
+    description: str | None = None
+    row_count: int | None = None
+    source_format: str | None = None
+    built_at: str | None = None
+    extra_columns: list[str] = Field(default_factory=list)
 
 
 class Count(BaseModel):

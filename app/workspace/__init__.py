@@ -17,15 +17,17 @@ import logging
 import os
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import duckdb
 import faiss
 
 from app.catalog.connection import CatalogConnection
 from app.catalog.queries import Catalog
 from app.config import Settings
-from app.explore.datasets import DatasetHandle, discover
+from app.explore.datasets import DatasetHandle, DatasetProblem, first_line, survey
 from app.explore.lab import Lab
 from app.explore.pipeline import Presets, load_presets
 from app.explore.semantic import SemanticSearch
@@ -57,6 +59,14 @@ class Workspace:
     hiding: HiddenSync
     presets: Presets
     lab: Lab
+    # Datasets found but not served (a damaged or half-written folder): name -> why.
+    unavailable: dict[str, DatasetProblem] = field(default_factory=dict)
+
+    def default_name(self) -> str:
+        """The dataset a request that names none gets: LOUPE_DEFAULT_DATASET if it is
+        served, else the first served one."""
+        wanted = self.settings.default_dataset
+        return wanted if wanted in self.datasets else next(iter(self.datasets))
 
     def dataset(self, name: str) -> DatasetHandle:
         handle = self.datasets.get(name)
@@ -96,15 +106,24 @@ def open_workspace(settings: Settings, *, names: Sequence[str] | None = None) ->
     """Open the datasets of ``settings.data_dir`` (only ``names`` if given) with their hidden
     sets applied; raises WorkspaceError when one is missing, HiddenSet errors when a hidden
     set cannot be computed (nothing is then served from a partial set)."""
-    datasets = find_datasets(settings, names)
+    datasets, unavailable = survey_datasets(settings, names)
     presets = load_presets(settings.lab_presets)  # a bad preset file stops start-up, named
     connection = CatalogConnection(timeout_s=settings.query_timeout_s, threads=os.cpu_count())
     catalog = Catalog(connection)
     review: ReviewStore | None = None
     images: ImageService | None = None
     try:
-        for name, handle in datasets.items():
-            catalog.attach(name, handle.paths.catalog)
+        for name, handle in list(datasets.items()):
+            problem = open_dataset(catalog, handle)
+            if problem is None:
+                continue
+            if names is not None:  # a command asked for this one: it cannot go on without it
+                raise WorkspaceError(problem.message)
+            log.warning("%s", problem.message)  # the others are still served
+            del datasets[name]
+            unavailable[name] = problem
+        if not datasets:
+            raise WorkspaceError(no_dataset_message(settings, unavailable))
         images = ImageService(settings, hidden=catalog.hidden)
         explorer = Explorer(
             catalog=catalog, settings=settings, link_ids=images.links.ids_with_status
@@ -147,6 +166,7 @@ def open_workspace(settings: Settings, *, names: Sequence[str] | None = None) ->
         hiding,
         presets,
         Lab(explorer),
+        unavailable,
     )
     # Look-alikes of a suspected-CSAM flag confirmed just before a process died are searched
     # and hidden now (app.workspace.quarantine; failures are logged, never fatal).
@@ -168,24 +188,85 @@ def find_datasets(
     settings: Settings, names: Sequence[str] | None = None
 ) -> dict[str, DatasetHandle]:
     """The datasets to open, or a WorkspaceError saying what is missing and how to make it."""
-    datasets = discover(settings.data_dir)
+    return survey_datasets(settings, names)[0]
+
+
+def survey_datasets(
+    settings: Settings, names: Sequence[str] | None = None
+) -> tuple[dict[str, DatasetHandle], dict[str, DatasetProblem]]:
+    """The complete dataset folders (only ``names`` if given) and the problems of those that
+    cannot be served; a WorkspaceError when a named one, or every one, is not there."""
+    datasets, problems = survey(settings.data_dir)
     if names is not None:
+        for name in names:
+            if name in problems:
+                raise WorkspaceError(problems[name].message)
         missing = [name for name in names if name not in datasets]
         if missing:
             raise WorkspaceError(
                 f"no dataset {missing[0]!r} in {settings.data_dir.resolve()}: build one with "
                 "`loupe ingest` or `loupe demo`"
             )
-        return {name: datasets[name] for name in names}
+        return {name: datasets[name] for name in names}, {}
     if not datasets:
+        raise WorkspaceError(no_dataset_message(settings, problems))
+    wanted = settings.default_dataset
+    if wanted and wanted not in datasets and wanted not in problems:
         raise WorkspaceError(
-            f"no dataset found in {settings.data_dir.resolve()}: build the demo with "
-            "`loupe demo`, or ingest parquet files with `loupe ingest NAME FILE...` "
-            "(or point LOUPE_DATA_DIR at a folder that holds datasets)"
-        )
-    if settings.default_dataset and settings.default_dataset not in datasets:
-        raise WorkspaceError(
-            f"LOUPE_DEFAULT_DATASET={settings.default_dataset!r} is not in "
+            f"LOUPE_DEFAULT_DATASET={wanted!r} is not in "
             f"{settings.data_dir.resolve()} (found: {', '.join(datasets)})"
         )
-    return datasets
+    return datasets, problems
+
+
+def no_dataset_message(settings: Settings, problems: dict[str, DatasetProblem]) -> str:
+    if problems:
+        return "no dataset can be served: " + "; ".join(p.message for p in problems.values())
+    return (
+        f"no dataset found in {settings.data_dir.resolve()}: build the demo with "
+        "`loupe demo`, or ingest parquet files with `loupe ingest NAME FILE...` "
+        "(or point LOUPE_DATA_DIR at a folder that holds datasets)"
+    )
+
+
+def open_dataset(catalog: Catalog, handle: DatasetHandle) -> DatasetProblem | None:
+    """Attach one dataset and open what every request of it reads (the catalog, the row
+    store, the caption index), so a damaged file is found now, named, and that dataset left
+    out — not found by the first request that touches it. Vectors that cannot be loaded only
+    turn search by meaning off (``VectorIndex.load`` notes why); a missing image store only
+    turns pictures into placeholders: both are logged."""
+    name, paths = handle.name, handle.paths
+    rebuild = f"rebuild it with `loupe ingest {name} ...` (or `loupe demo --force`)"
+    try:
+        handle.text()  # first: nothing is attached yet if it fails
+    except Exception as error:  # tantivy raises ValueError, a missing meta FileNotFoundError
+        return DatasetProblem(
+            name, paths.text_index, "the caption index is unreadable", rebuild, first_line(error)
+        )
+    try:
+        catalog.attach(name, paths.catalog)
+        missing = catalog.connection.missing_bytes(name, paths.catalog)
+    except duckdb.Error as error:
+        catalog.connection.detach(name)
+        return DatasetProblem(name, paths.catalog, "unreadable", rebuild, first_line(error))
+    except Exception as error:  # the row store: Arrow and numpy raise several types
+        catalog.connection.detach(name)
+        return DatasetProblem(name, paths.rows, "unreadable", rebuild, first_line(error))
+    if missing:
+        catalog.connection.detach(name)
+        reason = f"cut short ({missing:,} bytes missing)"
+        return DatasetProblem(name, paths.catalog, reason, rebuild)
+    handle.vectors()  # never fails: kinds that cannot be loaded are logged and left out
+    store = handle.manifest.image_store
+    if store:
+        location = Path(store.get("path", ""))
+        location = location if location.is_absolute() else paths.root / location
+        if not location.is_dir():
+            log.warning(
+                "dataset %r: its image store %s is missing; pictures show as placeholders "
+                "until it is back (or `loupe ingest %s ... --images FOLDER` again)",
+                name,
+                location,
+                name,
+            )
+    return None
