@@ -114,7 +114,8 @@ def find_neighbours(ws: Workspace, flag: Flag) -> tuple[list[Neighbour], dict[st
                         name, sample_id, row.get("url_sha256"), "pdq", distance=by_id[sample_id]
                     )
                 )
-                matched += (name, sample_id) != (flag.dataset, flag.sample_id)
+                if (name, sample_id) != (flag.dataset, flag.sample_id):
+                    matched += 1
         methods["pdq"] = f"{matched} within {CONFIDENT_DISTANCE} bits"
     return neighbours, methods
 
