@@ -73,8 +73,8 @@ STEMMERS: dict[str, str] = {
 # A language gets a stemmed field of its own only when it holds at least this share of the
 # captions; rarer ones go to the default field. A search without a language filter looks in
 # every field, and each costs its own posting lists: on 1M generated rows a two-word search
-# took 1.6 ms over 2 fields and 3.5 ms over 18 (the single ``caption`` field: 1.2 ms). In
-# LAION-5B, 0.5 % keeps ru, fr, de, es, it, pt, nl and tr beside English.
+# took 1.6 ms over 2 fields and 3.5 ms over 18 (the single ``caption`` field: 1.2 ms). On the
+# bench's LAION-shaped rows (bench/datagen.py), 0.5 % keeps de, es, fr, it, nl, pt, ru, sv, tr.
 STEMMED_MIN_SHARE = 0.005
 
 # Scripts written without spaces between words (and Korean, whose words carry particles):
@@ -85,8 +85,8 @@ _ALPHANUMERIC = r"[\p{Alphabetic}\p{N}]"  # char::is_alphanumeric, what the simp
 # What a person types is cut by this: one letter of those scripts, or a run of other letters
 # and digits. Captions are cut by tantivy's simple tokenizer after DuckDB has put a space on
 # each side of every character of those scripts (``index._json_document_sql``): the same
-# tokens at the same positions (tests/textsearch/test_languages.py checks it), and ~9x faster
-# than this regex tokenizer (0.8 MB of captions: 8 ms above a whitespace split, against 70).
+# tokens at the same positions (tests/textsearch/test_languages.py checks it), and ~10x faster
+# than this regex tokenizer (0.8 MB of captions: 8 ms above a whitespace split, against 98).
 TOKEN_PATTERN = (
     rf"[[{CHARACTER_SCRIPTS}]&&{_ALPHANUMERIC}]|[{_ALPHANUMERIC}--[{CHARACTER_SCRIPTS}]]+"
 )
