@@ -176,9 +176,9 @@ _local = threading.local()
 # A run of letters or digits (Python's \w without the underscore), not followed by ":" (a
 # field name), and not one of the query language's operators.
 _WORD = re.compile(r"[^\W_]++(?!\s*:)")
-_OPERATORS = frozenset({"AND", "OR", "IN"})
-# A leading "-" excludes a word: an English form beside it could let the excluded word in.
-_EXCLUSION = re.compile(r"(?:^|[\s(])-")
+_OPERATORS = frozenset({"AND", "OR", "NOT", "IN", "TO"})
+# An excluded word ("-dogs", "NOT dogs"): an English form beside it could let it back in.
+_EXCLUSION = re.compile(r"(?:^|[\s(])-|\bNOT\b")
 
 
 def english_forms(text: str) -> str:

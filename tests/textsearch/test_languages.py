@@ -286,6 +286,8 @@ def test_spaced_captions_and_typed_words_give_the_same_tokens(field):
         ("Cafés AND flowers", "cafe AND flower"),
         ("caption:cats", "caption:cat"),  # a field name is kept
         ("cat -dogs", "cat -dogs"),  # an exclusion: left as typed
+        ("cats NOT dogs", "cats NOT dogs"),
+        ("width:[10 TO 20] cats", "width:[10 TO 20] cat"),
         ("宇航员 cats", "宇航员 cat"),  # CJK runs are several tokens: left as typed
         ("black", "black"),
     ],
