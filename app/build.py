@@ -25,6 +25,7 @@ from typing import Any
 
 import duckdb
 
+from app.catalog.filters import MAP_KINDS
 from app.catalog.ingest import (
     IngestError,
     check_replaceable,
@@ -37,12 +38,15 @@ from app.catalog.ingest import (
 from app.catalog.layout import DatasetPaths, check_dataset_name
 from app.catalog.manifest import Manifest, write_manifest
 from app.config import Settings
+from app.explore.map import colours_current, remove_colours, write_colours
 from app.images.importing import ImageSourceError, image_source_kind, import_images
 from app.images.linkseed import checks_from_img2dataset
 from app.textsearch.index import build_text_index
 from app.vectors import build as vector_build
+from app.vectors import store
 from app.vectors.embed import EmbedResult, embed_dataset
 from app.vectors.hashing import hash_dataset
+from app.vectors.layout import build_layout, remove_layout
 from app.vectors.models import Encoders
 from app.vectors.precomputed import import_precomputed
 from app.workspace import Workspace, workspace
@@ -141,7 +145,10 @@ def import_embeddings(
     with workspace(settings, names=[name]) as opened:
         handle = opened.dataset(name)
         hidden = opened.catalog.hidden.of(name).positions
-        return import_precomputed(root, handle.paths, hidden=hidden, progress=progress)
+        before = _embeddings_made(handle.paths)
+        imported = import_precomputed(root, handle.paths, hidden=hidden, progress=progress)
+        _drop_stale_maps(handle.paths, before)
+        return imported
 
 
 def embed(
@@ -160,6 +167,7 @@ def embed(
     of their pictures (resumable: rerun to continue)."""
     with workspace(settings, names=[name]) as opened:
         handle = opened.dataset(name)
+        before = _embeddings_made(handle.paths)
         results = embed_dataset(
             handle.paths,
             encoders or Encoders.from_settings(settings),
@@ -173,6 +181,7 @@ def embed(
             max_chunks=max_chunks,
             progress=progress,
         )
+        _drop_stale_maps(handle.paths, before)
         if "image" in kinds:
             results.append(_hash_pictures(opened, name, force, max_chunks, progress))
         return results
@@ -219,9 +228,11 @@ def index(
     *,
     flat_threshold: int | None = None,
     duplicates: bool = True,
+    layout: bool = True,
     progress: bool = True,
 ) -> dict[str, Any]:
-    """FAISS indexes of the dataset's embeddings, their tuning and its duplicate clusters.
+    """FAISS indexes of the dataset's embeddings, their tuning and its duplicate clusters,
+    then (``layout``) the embedding map of each kind (``build_layouts``).
 
     Opened through the workspace like every step: a dataset whose hidden set cannot be
     applied is not indexed. (Vectors of records hidden after they were embedded stay in the
@@ -231,13 +242,68 @@ def index(
         options: dict[str, Any] = {}
         if flat_threshold is not None:
             options["flat_threshold"] = flat_threshold
-        return vector_build.build_all(
+        section = vector_build.build_all(
             handle.paths,
             duplicate_threshold=settings.duplicate_threshold,
             duplicates=duplicates,
             progress=progress,
             **options,
         )
+        if layout:
+            kinds = [kind for kind in MAP_KINDS if (section.get(kind) or {}).get("count")]
+            for kind, entry in build_layouts(opened, name, kinds=kinds, progress=progress).items():
+                section[kind]["layout"] = entry
+        return section
+
+
+def build_layouts(
+    opened: Workspace, name: str, *, kinds: Sequence[str] = MAP_KINDS, progress: bool = True
+) -> dict[str, dict[str, Any]]:
+    """The embedding map of each kind with embeddings (image first, then caption): the 2-D
+    layout and its named clusters (app.vectors.layout; resumable: a rerun goes on from the
+    last placed chunk), then the points' colour channels (app.explore.map.write_colours).
+    Captions that name the clusters and the colours are read through the workspace's reader
+    of visible rows, so a hidden record never names a region."""
+    paths = opened.dataset(name).paths
+
+    def rows(positions: Sequence[int], columns: Sequence[str]) -> list[dict[str, Any]]:
+        return opened.visible_rows(name, positions, columns)
+
+    built: dict[str, dict[str, Any]] = {}
+    for kind in kinds:
+        meta = store.read_meta(paths, kind)
+        if meta is None or not meta.get("count"):
+            continue
+        result = build_layout(paths, kind, rows=rows, progress=progress)
+        entry: dict[str, Any] = {
+            "complete": result.complete,
+            "points": result.count,
+            "sample_size": result.sample_size,
+            "clusters": result.clusters,
+            "seconds": round(result.seconds, 1),
+            "note": result.note,
+        }
+        if result.complete and not colours_current(paths, kind):
+            started = time.perf_counter()
+            write_colours(paths, kind, rows, progress=progress)
+            entry["colour_seconds"] = round(time.perf_counter() - started, 1)
+        built[kind] = entry
+    return built
+
+
+def _embeddings_made(paths: DatasetPaths) -> dict[str, Any]:
+    """When each kind's embeddings were written (their json's ``created``)."""
+    return {kind: (store.read_meta(paths, kind) or {}).get("created") for kind in store.KINDS}
+
+
+def _drop_stale_maps(paths: DatasetPaths, before: dict[str, Any]) -> None:
+    """A kind whose embeddings were written again loses its map (layout, clusters, colours):
+    `loupe index` computes it anew. (load_layout refuses a stale one anyway; this leaves no
+    stale file behind.)"""
+    for kind, created in _embeddings_made(paths).items():
+        if created != before.get(kind) and kind in MAP_KINDS:
+            remove_layout(paths, kind)
+            remove_colours(paths, kind)
 
 
 def build_vectors(settings: Settings, name: str, *, progress: bool = True) -> None:

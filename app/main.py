@@ -32,6 +32,7 @@ from app.web import (
     schemas,
     search,
 )
+from app.web import map as map_routes
 from app.web.middleware import (
     AnswerHead,
     DropEmptyQueryParams,
@@ -75,6 +76,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(SecurityHeaders)  # outermost: every response, the 413 above included
     errors.install(app)
     identity.install(app)
+    map_routes.install(app)  # a map that cannot be drawn: 409 naming `loupe index`
     schemas.install(app, settings)  # /openapi.json: errors, page types, setting bounds
     app.include_router(browse.router)
     app.include_router(records.router)
@@ -86,4 +88,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(export.router)
     app.include_router(search.router)
     app.include_router(lab.router)
+    app.include_router(map_routes.router)
     return app

@@ -104,6 +104,10 @@ def browser():
             args=[
                 "--no-sandbox",
                 "--disable-gpu",
+                # WebGL (the map) in software: ask for SwiftShader by name, as Chromium will
+                # stop falling back to it silently.
+                "--use-angle=swiftshader",
+                "--enable-unsafe-swiftshader",
                 "--disable-background-networking",
                 "--disable-component-update",
                 "--disable-sync",

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 from urllib.parse import parse_qsl, urlencode
 
 from pydantic import BaseModel, Field, field_validator, model_validator
@@ -119,6 +119,57 @@ def phrases_pattern(phrases: Phrases) -> str:
     return "(?i)(?:^|" + _NOT_WORD + ")(?:" + "|".join(alternatives) + ")(?:" + _NOT_WORD + "|$)"
 
 
+# ``region``: a box on the map, ``<kind>:<x0>,<y0>,<x1>,<y1>``. Plain decimals only (no
+# exponent, so no value overflows to infinity), which the pattern states for the OpenAPI
+# document; the ends may come in either order (they are put in order, textually).
+MapKind = Literal["image", "caption"]
+MAP_KINDS: tuple[str, ...] = get_args(MapKind)
+_DECIMAL = r"-?[0-9]{1,12}(?:\.[0-9]{1,12})?"
+REGION_PATTERN = rf"^(?:{'|'.join(MAP_KINDS)}):{_DECIMAL}(?:,{_DECIMAL}){{3}}$"
+REGION_MAX_CHARS = 120
+_REGION = re.compile(REGION_PATTERN)
+
+
+@dataclass(frozen=True)
+class Region:
+    """A box on one kind's map, edges included."""
+
+    kind: str
+    x0: float
+    y0: float
+    x1: float
+    y1: float
+
+    def contains(self, xy: Any) -> Any:
+        """For an (n, 2) array of map coordinates: which rows lie inside (a numpy mask)."""
+        x, y = xy[:, 0], xy[:, 1]
+        return (x >= self.x0) & (x <= self.x1) & (y >= self.y0) & (y <= self.y1)
+
+
+def normalise_region(text: str) -> str:
+    """``text`` with each axis's two ends in ascending order; ValueError when it is not a
+    region (the message names the parameter)."""
+    if not _REGION.match(text):
+        raise ValueError(
+            "region must be <kind>:<x0>,<y0>,<x1>,<y1> with kind "
+            f"{' or '.join(MAP_KINDS)} and four decimal numbers"
+        )
+    kind, _, numbers = text.partition(":")
+    x0, y0, x1, y1 = numbers.split(",")
+    if float(x0) > float(x1):
+        x0, x1 = x1, x0
+    if float(y0) > float(y1):
+        y0, y1 = y1, y0
+    return f"{kind}:{x0},{y0},{x1},{y1}"
+
+
+def parse_region(text: str) -> Region:
+    """The box a (normalised) ``region`` value names."""
+    kind, _, numbers = normalise_region(text).partition(":")
+    x0, y0, x1, y1 = (float(v) for v in numbers.split(","))
+    return Region(kind, x0, y0, x1, y1)
+
+
 class RecordFilter(BaseModel):
     """What a person can ask of the grid; every field is optional and bounded."""
 
@@ -152,8 +203,17 @@ class RecordFilter(BaseModel):
         description="Link status of the last check (see `loupe check-links`); not a catalog "
         "column, so the explorer applies it as a restriction to the checked records.",
     )
+    region: str | None = Field(
+        None,
+        max_length=REGION_MAX_CHARS,
+        pattern=REGION_PATTERN,
+        description="A box on the embedding map (`/map`), as `<kind>:<x0>,<y0>,<x1>,<y1>` in "
+        "map coordinates (kind `image` or `caption`): only the records whose map point lies "
+        "inside, edges included. Not a catalog column: the explorer turns it into a "
+        "restriction to those records' positions (from the dataset's map layout).",
+    )
 
-    @field_validator("q", "contains", "domain", "license", mode="before")
+    @field_validator("q", "contains", "domain", "license", "region", mode="before")
     @classmethod
     def _blank_is_none(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -186,6 +246,11 @@ class RecordFilter(BaseModel):
             return None
         value = value.lower()
         return value[4:] if value.startswith("www.") else value
+
+    @field_validator("region", mode="after")
+    @classmethod
+    def _region_parses(cls, value: str | None) -> str | None:
+        return None if value is None else normalise_region(value)
 
     @field_validator("dropped_by", mode="after")
     @classmethod

@@ -101,11 +101,21 @@ def index(
             help="Find near-duplicate clusters (one kNN pass over all images).",
         ),
     ] = True,
+    layout: Annotated[
+        bool,
+        typer.Option(
+            "--layout/--no-layout",
+            help="Compute the embedding map (2-D layout, named clusters) of each kind "
+            "(resumable: rerun to continue).",
+        ),
+    ] = True,
     progress: Progress = True,
 ) -> None:
-    """Build the FAISS indexes of a dataset's embeddings, tune them, count duplicates."""
+    """Build the FAISS indexes of a dataset's embeddings, tune them, count duplicates, and
+    compute the embedding map (/map) of each kind."""
     from app.build import index as build_index
     from app.vectors.index import IndexFileError
+    from app.vectors.layout import LayoutError
     from app.vectors.store import StoreError
 
     settings = _settings("index", name)
@@ -115,9 +125,10 @@ def index(
             name,
             flat_threshold=flat_threshold,
             duplicates=duplicates,
+            layout=layout,
             progress=progress,
         )
-    except (StoreError, IndexFileError, *_open_errors()) as error:
+    except (StoreError, IndexFileError, LayoutError, *_open_errors()) as error:
         raise _fail("index", error) from None
     for kind, entry in section.items():
         if not entry.get("count"):
@@ -137,6 +148,14 @@ def index(
                 f" ({dups['records_in_clusters']:,} records)"
             )
         typer.echo(line)
+        mapped = entry.get("layout")
+        if mapped:
+            state = "" if mapped["complete"] else " (unfinished: rerun to continue)"
+            typer.echo(
+                f"{kind} map: {mapped['points']:,} points, {mapped['clusters']} clusters, "
+                f"{mapped['seconds']:.1f} s{state}"
+                + (f"; {mapped['note']}" if mapped["note"] else "")
+            )
 
 
 @model_app.command("fetch")

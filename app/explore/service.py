@@ -20,6 +20,7 @@ from app.catalog.queries import Catalog, FacetValue, Histogram, histogram_edges
 from app.catalog.schema import FACET_COLUMNS, SCORE_DOMAINS
 from app.config import Settings
 from app.explore.datasets import DatasetHandle
+from app.explore.map import region_positions
 from app.explore.plan import TEXT_FALLBACK_HITS, PlanCache, QueryPlan
 from app.textsearch.analysis import phrases
 
@@ -121,13 +122,22 @@ class Explorer:
         )
 
     def _restriction(self, dataset: DatasetHandle, record_filter: RecordFilter) -> list[int] | None:
-        """Positions a request is restricted to by filters that are not catalog columns."""
-        if not record_filter.link:
+        """Positions a request is restricted to by filters that are not catalog columns: the
+        link status, and a region of the map (the records whose layout point lies inside,
+        app.explore.map); given both, the records in both."""
+        found: list[list[int]] = []
+        if record_filter.link:
+            if self.link_ids is None:
+                return []
+            ids = self.link_ids(dataset.name, list(record_filter.link), LINK_RESTRICTION_CAP)
+            found.append(self.catalog.positions_matching(dataset.name, "sample_id", ids))
+        if record_filter.region:
+            found.append(region_positions(dataset, record_filter.region))
+        if not found:
             return None
-        if self.link_ids is None:
-            return []
-        ids = self.link_ids(dataset.name, list(record_filter.link), LINK_RESTRICTION_CAP)
-        return self.catalog.positions_matching(dataset.name, "sample_id", ids)
+        if len(found) == 1:
+            return found[0]
+        return sorted(set(found[0]).intersection(found[1]))
 
     def scope(self, plan: QueryPlan) -> list[int] | None:
         """The positions DuckDB is restricted to for this plan (None: no restriction)."""
