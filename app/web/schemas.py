@@ -20,13 +20,14 @@ keep it so; a new route follows them (see docs/api.md):
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any
 
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, create_model
 
 from app.catalog.schema import COLUMNS, ColumnKind
 from app.config import Settings
+from app.review.db import Category, FlagStatus
 
 # --- errors ------------------------------------------------------------------------------------
 
@@ -138,10 +139,16 @@ class RecordsPage(BaseModel):
     like: str | None = Field(None, description="More like this: the record searched from.")
 
 
-class UploadMatches(BaseModel):
+class NearestRecords(BaseModel):
+    """The records nearest to an uploaded picture or a given vector, nearest first."""
+
     dataset: str
     total: int
     records: list[ListedRecord]
+    vector_id: str | None = Field(
+        None, description="Uploads: the id its embedding is kept under (never the picture)."
+    )
+    grid: str | None = Field(None, description="Uploads: the grid's URL for this search.")
 
 
 class Record(RecordColumns):  # type: ignore[misc, valid-type]
@@ -189,43 +196,6 @@ Facets = dict[str, list[FacetValue]]
 Histograms = dict[str, Histogram]
 
 
-class LinkDomain(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    domain: str | None = None
-    share_alive: float | None = None
-
-
-class LinkRot(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    checked: int
-    alive: int
-    share_alive: float | None
-    by_status: dict[str, int]
-    by_domain: list[LinkDomain]
-
-
-class Overview(BaseModel):
-    model_config = ConfigDict(extra="allow")
-    name: str
-    title: str
-    description: str | None
-    rows: int
-    visible_rows: int
-    hidden_rows: int
-    source_format: str
-    source_files: list[str]
-    column_mapping: dict[str, str]
-    extra_columns: list[str]
-    built_at: str
-    build_seconds: float | None
-    text_index_seconds: float | None
-    score_stats: dict[str, dict[str, Any]]
-    facets: Facets
-    links: LinkRot
-    parts: dict[str, Any]
-    flags: dict[str, Any]
-
-
 # --- review ------------------------------------------------------------------------------------
 
 
@@ -236,9 +206,9 @@ class FlagOut(BaseModel):
     sample_id: str
     url: str | None = Field(description="Always null for suspected CSAM.")
     url_sha256: str | None
-    category: str
+    category: Category
     note: str
-    status: Literal["open", "confirmed", "dismissed"] | str
+    status: FlagStatus
     flagged_by: str
     flagged_at: str
     decided_by: str | None
@@ -247,18 +217,54 @@ class FlagOut(BaseModel):
     batch: str | None
 
 
+class QueuePreview(BaseModel):
+    """What the review queue shows of a record: never for suspected CSAM."""
+
+    sample_id: str
+    caption: str | None = Field(description="Cut like list captions (caption_truncated).")
+    caption_truncated: bool
+    thumbnail: str = Field(description="/images/...: blur it when `unsafe`, as pages do.")
+    record: str
+    punsafe: float | None
+    unsafe: bool = Field(description="punsafe above the server's blur threshold.")
+
+
+class QueueMember(BaseModel):
+    id: int
+    sample_id: str
+
+
+class QueueItemOut(BaseModel):
+    """One line of the review queue: a flag, or a batch (a record and its near-duplicates,
+    flagged in one action) that a second reviewer decides at once."""
+
+    batch: str | None = Field(description="The batch's name; null for a flag alone.")
+    lead: int = Field(description="The first flag: the record the reviewer flagged.")
+    sample_id: str
+    members: int = Field(description="Flags of the item matching the filters.")
+    listed: list[QueueMember] = Field(description="At most 100 members, lowest id first.")
+    by_status: dict[str, int]
+    category: str
+    note: str
+    flagged_by: str
+    flagged_at: str
+    record: QueuePreview | None = Field(
+        description="Caption and thumbnail of the lead record; null for suspected CSAM, and "
+        "for records hidden, filtered out or not served."
+    )
+    quarantined: int | None = Field(
+        None, description="Look-alikes its confirmed suspected-CSAM flags keep quarantined."
+    )
+
+
 class FlagQueue(BaseModel):
-    total: int
+    total: int = Field(description="Flags matching the filters.")
+    items_total: int = Field(description="Queue items matching them (a batch is one).")
     page: int
-    page_size: int
+    page_size: int = Field(description="Items per page.")
     counts: dict[str, dict[str, int]]
-    flags: list[FlagOut]
-
-
-class FlagCreated(BaseModel):
-    created: int
-    batch: str | None
-    flags: list[FlagOut]
+    items: list[QueueItemOut]
+    flags: list[FlagOut] = Field(description="Every flag the page's items list.")
 
 
 # --- the document ------------------------------------------------------------------------------

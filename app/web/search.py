@@ -20,6 +20,7 @@ from app.explore.semantic import SemanticSearch
 from app.images.decode import ImageRefused, decode_image
 from app.web.deps import DatasetDep, ExplorerDep, FilterDep, SettingsDep
 from app.web.render import render
+from app.web.schemas import NearestRecords
 
 router = APIRouter(tags=["search"])
 
@@ -79,7 +80,10 @@ async def search_image_page(
 
 
 @router.post(
-    "/api/search/image", tags=["api"], summary="JSON twin of /search/image (multipart upload)"
+    "/api/search/image",
+    tags=["api"],
+    summary="JSON twin of /search/image (multipart upload)",
+    response_model=NearestRecords,
 )
 async def search_image_api(
     request: Request,
@@ -113,6 +117,7 @@ class VectorQuery(BaseModel):
     "/api/search/vector",
     tags=["api"],
     summary="The records nearest to a query embedding you computed (with filters)",
+    response_model=NearestRecords,
 )
 async def search_vector_api(
     request: Request,
