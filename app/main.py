@@ -19,6 +19,7 @@ from fastapi.staticfiles import StaticFiles
 from app.config import Settings
 from app.web import (
     api,
+    apidocs,
     auth,
     browse,
     errors,
@@ -62,6 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         summary="Look inside captioned-image training sets of the LAION-5B kind.",
         version="0.1.0",
         lifespan=lifespan,
+        # Swagger UI and ReDoc load from a CDN (blank offline, refused by the CSP): /docs is
+        # a page of our own, rendered from /openapi.json (app.web.apidocs).
+        docs_url=None,
+        redoc_url=None,
         # Every route: who is asking, sign-in when required, CSRF on state changes, and the
         # hidden sets brought up to date (a flag from another process is seen at once).
         dependencies=[Depends(identity.guard), Depends(review.fresh_hidden_sets)],
@@ -89,4 +94,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(search.router)
     app.include_router(lab.router)
     app.include_router(map_routes.router)
+    app.include_router(apidocs.router)
     return app

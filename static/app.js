@@ -20,6 +20,41 @@ document.addEventListener("change", (event) => {
   }
 });
 
+// --- Small screens and loading states (issue 13) ----------------------------------------------
+// The grid's filters sit in a <details data-open-when-wide> (templates/pages/browse.html):
+// closed on phones, where they would push the first image ~1,400 px down; opened here where
+// the viewport is wide enough for the sidebar (the same 800 px break as static/app.css).
+{
+  const wide = window.matchMedia("(min-width: 801px)");
+  const openWhenWide = () => {
+    if (!wide.matches) return;
+    for (const panel of document.querySelectorAll("details[data-open-when-wide]")) panel.open = true;
+  };
+  openWhenWide();
+  if (wide.addEventListener) wide.addEventListener("change", openWhenWide);
+}
+
+// A search by an uploaded picture takes a second or two (the first one loads the model): the
+// button says so and cannot be pressed twice. The form posts and the page is replaced; if the
+// visitor comes back to it (the back/forward cache), the button is ready again.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  if (!(form instanceof HTMLFormElement) || !form.matches("form.upload")) return;
+  const button = form.querySelector("button[type=submit]");
+  if (!button || button.disabled) return;
+  button.dataset.label = button.textContent;
+  button.textContent = "Searching…";
+  button.disabled = true;
+  form.setAttribute("aria-busy", "true");
+});
+window.addEventListener("pageshow", () => {
+  for (const button of document.querySelectorAll("form.upload button[data-label]")) {
+    button.textContent = button.dataset.label;
+    button.disabled = false;
+    button.closest("form").removeAttribute("aria-busy");
+  }
+});
+
 // The grid's filters ask for results as they change: a box or a menu at once, typed words after
 // a pause. A custom event rather than htmx trigger filters (change[...]): those are evaluated
 // as code, which the Content-Security-Policy forbids.

@@ -70,6 +70,10 @@ class Explorer:
     _whole_histograms: dict[str, tuple[tuple[str, int], dict[str, Histogram]]] = field(
         default_factory=dict, repr=False
     )
+    # dataset -> ((dataset, hidden-set version), records classroom mode hides)
+    _classroom_hidden: dict[str, tuple[tuple[str, int], int]] = field(
+        default_factory=dict, repr=False
+    )
 
     # --- safety -------------------------------------------------------------------------------
     @cached_property
@@ -86,6 +90,24 @@ class Explorer:
         """Classroom mode's conditions (records above the punsafe threshold, captions with a
         listed word or phrase), added to every query of every plan."""
         return list(self._classroom)
+
+    def classroom_hidden(self, dataset: DatasetHandle) -> int:
+        """How many records classroom mode hides in this dataset (0 when it is off): the
+        records not hidden otherwise, minus those that also pass its conditions. Kept per
+        dataset by the hidden-set version, like the whole-dataset histograms: two counts
+        over the whole table, paid once per change of the hidden set."""
+        if not self._classroom:
+            return 0
+        key = (dataset.name, self.catalog.hidden.version)
+        cached = self._classroom_hidden.get(dataset.name)
+        if cached is not None and cached[0] == key:
+            return cached[1]
+        self.catalog.hidden.of(dataset.name)  # refuses an unknown hidden set
+        everyone = self.catalog.count(dataset.name, [])
+        shown = self.catalog.count(dataset.name, list(self._classroom))
+        hidden = max(0, everyone - shown)
+        self._classroom_hidden[dataset.name] = (key, hidden)
+        return hidden
 
     # --- plans --------------------------------------------------------------------------------
     def plan(self, dataset: DatasetHandle, record_filter: RecordFilter) -> QueryPlan:

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+from typing import Any
+from urllib.parse import urlencode
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -22,7 +26,15 @@ def wants_json(request: Request) -> bool:
     return "application/json" in accept and "text/html" not in accept
 
 
-def _respond(request: Request, status: int, message: str, details: list | None = None) -> Response:
+def _respond(
+    request: Request,
+    status: int,
+    message: str,
+    details: list | None = None,
+    params: tuple[str, ...] = (),
+) -> Response:
+    """The error as JSON (``ErrorBody``) or as a page; ``params`` names the query parameters
+    at fault, when known, so the page can offer the same request without them."""
     if wants_json(request):
         body: dict = {"detail": message}
         if details:
@@ -31,9 +43,117 @@ def _respond(request: Request, status: int, message: str, details: list | None =
     return render(
         request,
         "pages/error.html",
-        {"status": status, "message": message, "details": details or []},
+        error_page_context(request, status, message, details or [], params),
         status_code=status,
     )
+
+
+# --- the error page ------------------------------------------------------------------------
+# An error keeps the visitor where they were: the dataset of the request (its ``ds`` when that
+# names a dataset, else the default one) gives the header its navigation, and the links go
+# back to the grid, and to the page asked for, with every filter of the request but the
+# parameters at fault.
+
+
+def dataset_for_page(request: Request) -> dict[str, Any]:
+    """``{"dataset": handle}`` for a page that is not about one dataset (an error, /docs):
+    the request's ``ds`` when it names one, else the default dataset; ``{}`` when there is
+    none (templates test ``dataset is defined``)."""
+    workspace = getattr(request.app.state, "workspace", None)
+    datasets = getattr(workspace, "datasets", None) or {}
+    handle = datasets.get(request.query_params.get("ds", ""))
+    if handle is None:
+        settings = getattr(request.app.state, "settings", None)
+        default = getattr(settings, "default_dataset", None) or next(iter(datasets), None)
+        handle = datasets.get(default) if default else None
+    return {"dataset": handle} if handle is not None else {}
+
+
+def offending_params(
+    request: Request, message: str, details: list[dict], params: tuple[str, ...] = ()
+) -> list[str]:
+    """The query parameters at fault: those named by validation errors, an unknown ``ds``,
+    and the parameter an error message starts with ("size is at most 200 ...", "page 9 is
+    deeper than ...": app.web.params, app.web.search and app.web.review say so)."""
+    query = request.query_params
+    found = [p for p in params if p in query]
+    for detail in details:
+        name = str(detail.get("field", "")).split(".")[0]
+        if name in query and name not in found:
+            found.append(name)
+    datasets = getattr(getattr(request.app.state, "workspace", None), "datasets", None) or {}
+    if "ds" in query and query["ds"] not in datasets and "ds" not in found:
+        found.append("ds")
+    first = message.split(" ", 1)[0]
+    if first in query and first not in found:
+        found.append(first)
+    return found
+
+
+def _sentence(text: str) -> str:
+    text = text.strip() or "Something went wrong"
+    text = text[0].upper() + text[1:]
+    return text if text[-1] in ".!?" else text + "."
+
+
+def _lead(request: Request, status: int, message: str, details: list[dict]) -> str:
+    """The page's first sentence: what went wrong, in words."""
+    if status == 422 and len(details) > 1:
+        return f"The address has {len(details)} values this page cannot use."
+    if status == 422 and details:
+        d = details[0]
+        part = f"{d['field']}: {d['message']}" if d["field"] else d["message"]
+        return _sentence("The address has a value this page cannot use — " + part)
+    if status == 404 and message == HTTPStatus.NOT_FOUND.phrase:
+        return f"There is no page at {request.url.path}."
+    if status == 405 and message == HTTPStatus.METHOD_NOT_ALLOWED.phrase:
+        return f"{request.url.path} does not answer {request.method} requests."
+    if status == 500:
+        return "Something went wrong on the server (it was logged); try again, or go back."
+    return _sentence(message)
+
+
+def _url(path: str, items: list[tuple[str, str]]) -> str:
+    return path + (f"?{urlencode(items)}" if items else "")
+
+
+def error_page_context(
+    request: Request,
+    status: int,
+    message: str,
+    details: list[dict],
+    params: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """What templates/pages/error.html shows: the lead sentence, the status, the dataset,
+    and the links back with the request's filters minus the parameters at fault."""
+    at_fault = offending_params(request, message, details, params)
+    kept = [(k, v) for k, v in request.query_params.multi_items() if k not in at_fault]
+    filters = [k for k, _ in kept if k not in ("ds", "page", "after")]
+    retry = None
+    if request.method == "GET" and request.url.path != "/" and at_fault and status < 500:
+        retry = _url(request.url.path, kept)  # the same page without what it refused
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    lead, lead_code = _lead(request, status, message, details), ""
+    first, _, rest = message.partition(" ")
+    if first in at_fault and rest and status != 422:
+        # "size is at most 200 ...": the parameter's name, as code, starts the sentence.
+        lead_code, lead = first, (rest if rest[-1] in ".!?" else rest + ".")
+    return {
+        "status": status,
+        "phrase": phrase,
+        "message": message,
+        "lead": lead,
+        "lead_code": lead_code,
+        "details": details,
+        "at_fault": at_fault,
+        "grid_url": _url("/", [(k, v) for k, v in kept if k not in ("page", "after")]),
+        "grid_keeps_filters": bool(filters),
+        "retry_url": retry,
+        **dataset_for_page(request),
+    }
 
 
 def describe_validation(error: RequestValidationError) -> tuple[str, list[dict]]:

@@ -91,6 +91,10 @@ def render(
         "csrf_token": getattr(request.state, "csrf_token", ""),
         **context,
     }
+    if name == page and context.get("dataset") is not None and "classroom_hidden" not in context:
+        hidden = classroom_hidden(request, context["dataset"])
+        if hidden is not None:  # the banner says how many (templates/base.html)
+            context["classroom_hidden"] = hidden
     response = templates.TemplateResponse(request, name, context, status_code=status_code)
     response.headers["Vary"] = "HX-Request"
     # Pages carry a per-visitor token: never kept by a shared cache.
@@ -99,6 +103,16 @@ def render(
     if cookie:  # a signed-out visitor's first page: the key its CSRF token is bound to
         response.set_cookie(**cookie)
     return response
+
+
+def classroom_hidden(request: Request, dataset: Any) -> int | None:
+    """For classroom mode's banner (templates/base.html): how many records of the page's
+    dataset it hides; None when it is off. The explorer keeps the figure per hidden-set
+    version, so only the first page after a change of the hidden set pays for two counts."""
+    workspace = getattr(request.app.state, "workspace", None)
+    if workspace is None or not request.app.state.settings.classroom_mode:
+        return None
+    return workspace.explorer.classroom_hidden(dataset)
 
 
 def url_with(request: Request, path: str | None = None, **changes: Any) -> str:
