@@ -24,6 +24,7 @@ from app.web import (
     browse,
     errors,
     export,
+    health,
     identity,
     images,
     lab,
@@ -93,6 +94,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(export.router)
     app.include_router(search.router)
     app.include_router(lab.router)
+    app.include_router(health.router)
     app.include_router(map_routes.router)
     app.include_router(apidocs.router)
     return app

@@ -39,7 +39,7 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # need no token.
 READ_ONLY_POSTS = frozenset({"/api/search/image", "/api/search/vector"})
 # Reachable without signing in even when LOUPE_REQUIRE_LOGIN is on.
-PUBLIC_PATHS = frozenset({"/login", "/logout"})
+PUBLIC_PATHS = frozenset({"/login", "/logout", "/healthz"})
 _CSRF_KEY = re.compile(r"^[A-Za-z0-9_-]{32,64}$")
 
 

@@ -122,6 +122,7 @@ CASES = [
     Case("GET", "/overview", "view", page=True),
     Case("GET", "/records/{sample_id}", "view", "/records/1011", page=True),
     Case("GET", "/api/datasets", "view"),
+    Case("GET", "/healthz", "public"),
     Case("GET", "/api/records", "view"),
     Case("GET", "/api/records/{sample_id}", "view", "/api/records/1011"),
     Case("GET", "/api/facets", "view"),
