@@ -217,6 +217,14 @@ def main(argv: list[str] | None = None) -> list[str]:
                 ).status_code
                 == 200
             )
+            # Warm up: every kind of request once (models load, caches fill) before the clock.
+            warm = Mix(dataset, ids, meaning, seed=-1)
+            for kind in dict.fromkeys(warm.kinds):
+                while True:
+                    drawn, path, params = warm.next()
+                    if drawn == kind:
+                        client.get(path, params=params)
+                        break
         rows = next(d["row_count"] for d in datasets if d["name"] == dataset)
         lines.append(
             f"### Load on `{dataset}` ({rows:,} rows), {args.users} users, {args.seconds:.0f} s "
