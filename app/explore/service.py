@@ -24,9 +24,32 @@ from app.explore.map import region_positions
 from app.explore.plan import TEXT_FALLBACK_HITS, PlanCache, QueryPlan
 from app.textsearch.analysis import phrases
 
+# A caption in a list (the grid, /api/records, /api/search, similar records, kNN and lab
+# strips) is cut to this many characters: a 100 KB caption would otherwise travel whole in
+# every page that lists it, three times per card (text, title, alt). The record page and
+# /api/records/{id} keep the full text.
+LIST_CAPTION_CHARS = 1_000
+
+
+def bound_captions(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Cut long captions in list rows (in place), saying so: ``caption_truncated`` and the
+    full ``caption_length`` (characters) are set on each row that has a caption."""
+    for row in rows:
+        caption = row.get("caption")
+        if not isinstance(caption, str) or "caption_truncated" in row:
+            continue
+        row["caption_length"] = len(caption)
+        row["caption_truncated"] = len(caption) > LIST_CAPTION_CHARS
+        if row["caption_truncated"]:
+            row["caption"] = caption[:LIST_CAPTION_CHARS]
+    return rows
+
 
 @dataclass
 class BrowseResult:
+    """A page of list rows; their captions are bounded (``bound_captions``) on the way in,
+    so no list answer can carry a caption whole."""
+
     rows: list[dict[str, Any]]
     total: int
     has_more: bool
@@ -38,6 +61,9 @@ class BrowseResult:
     # False when ``total`` is only a lower bound (the page counts up to COUNT_CAP; the exact
     # number is asked for separately, so a first page never waits for a full count).
     total_exact: bool = True
+
+    def __post_init__(self) -> None:
+        bound_captions(self.rows)
 
 
 # A page counts its matches only this far (a selective filter scans ~30 rows per match);
@@ -410,7 +436,8 @@ class Explorer:
     def rows_at(self, dataset: DatasetHandle, positions: Sequence[int]) -> list[dict[str, Any]]:
         """Card rows at ``positions`` in that order; hidden and classroom-filtered ones left
         out (for answers found elsewhere: nearest neighbours, the map's picks)."""
-        return self._safe(dataset, self.catalog.rows_by_positions(dataset.name, positions))
+        rows = self.catalog.rows_by_positions(dataset.name, positions)
+        return bound_captions(self._safe(dataset, rows))
 
     def _safe(self, dataset: DatasetHandle, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         safety = self.safety_conditions()
