@@ -3,7 +3,7 @@
 A browse request becomes a :class:`QueryPlan` once; the page, its count, its facets and its
 histograms all read that plan, so they can never disagree about what the selection is, and a
 caption search whose text hits DuckDB must filter further is searched once, not once per
-facet. Plans are kept for a short while (:class:`PlanCache`): the grid's lazily loaded
+facet. Plans are kept for a short while (:class:`TtlCache`): the grid's lazily loaded
 histograms and exact count arrive as separate requests with the same filters, and reuse the
 plan the page made.
 
@@ -23,13 +23,14 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Generic, Literal, TypeVar
 
 from app.catalog.filters import Condition, RecordFilter
 from app.catalog.hidden import HiddenSet
 from app.explore.datasets import DatasetHandle
 
 Engine = Literal["catalog", "text", "text_hits"]
+T = TypeVar("T")
 
 # When a caption search needs something the text index cannot do, DuckDB filters the best
 # text hits; this bounds how many.
@@ -46,6 +47,8 @@ class QueryPlan:
     # Positions a non-catalog filter (link status) restricts to; None when there is none.
     restriction: list[int] | None
     hidden: HiddenSet
+    # What the plan is cached by: the dataset, the filter and the hidden-set version.
+    key: Hashable = None
     _best_hits: list[int] | None = field(default=None, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     # How many times the text index was searched for this plan's best hits (bench/tests).
@@ -75,17 +78,18 @@ class QueryPlan:
             return self._best_hits
 
 
-class PlanCache:
-    """The most recent plans, by dataset, filter and hidden-set version; a plan lives at most
-    ``ttl_s`` (a link-status restriction may change under it as checks are saved)."""
+class TtlCache(Generic[T]):
+    """The most recent values by key, each kept at most ``ttl_s``: plans (by dataset, filter and
+    hidden-set version; a link-status restriction may change under a plan as checks are saved),
+    and the answers computed from them (``Explorer.answers``)."""
 
     def __init__(self, size: int = 64, ttl_s: float = 60.0) -> None:
-        self._plans: OrderedDict[Hashable, tuple[float, QueryPlan]] = OrderedDict()
+        self._plans: OrderedDict[Hashable, tuple[float, T]] = OrderedDict()
         self._size = size
         self._ttl_s = ttl_s
         self._lock = threading.Lock()
 
-    def get_or_make(self, key: Hashable, make: Callable[[], QueryPlan]) -> QueryPlan:
+    def get_or_make(self, key: Hashable, make: Callable[[], T]) -> T:
         now = time.monotonic()
         with self._lock:
             found = self._plans.get(key)

@@ -21,7 +21,7 @@ from app.catalog.schema import FACET_COLUMNS, SCORE_DOMAINS
 from app.config import Settings
 from app.explore.datasets import DatasetHandle
 from app.explore.map import region_positions
-from app.explore.plan import TEXT_FALLBACK_HITS, PlanCache, QueryPlan
+from app.explore.plan import TEXT_FALLBACK_HITS, QueryPlan, TtlCache
 from app.textsearch.analysis import phrases
 
 # A caption in a list (the grid, /api/records, /api/search, similar records, kNN and lab
@@ -91,7 +91,12 @@ class Explorer:
     settings: Settings
     # Sample ids whose last link check gave one of the statuses (the image service's store).
     link_ids: LinkIds | None = None
-    plans: PlanCache = field(default_factory=PlanCache)
+    plans: TtlCache[QueryPlan] = field(default_factory=lambda: TtlCache(64, 60.0))
+    # Answers computed from a plan (pages, counts, facets, histograms), keyed by the plan's key:
+    # people browsing ask the same filters again and again (the grid, then its count and
+    # histograms, then the next visitor), and each costs a scan of up to 10M rows. A hidden-set
+    # change makes a new key; a link-status filter may lag new checks by this long.
+    answers: TtlCache[Any] = field(default_factory=lambda: TtlCache(512, 30.0))
     # dataset -> ((dataset, hidden-set version), histograms of the whole visible set)
     _whole_histograms: dict[str, tuple[tuple[str, int], dict[str, Histogram]]] = field(
         default_factory=dict, repr=False
@@ -144,10 +149,12 @@ class Explorer:
             tuple(record_filter.query_items()),
             self.catalog.hidden.version,
         )
-        return self.plans.get_or_make(key, lambda: self._make_plan(dataset, record_filter, hidden))
+        return self.plans.get_or_make(
+            key, lambda: self._make_plan(dataset, record_filter, hidden, key)
+        )
 
     def _make_plan(
-        self, dataset: DatasetHandle, record_filter: RecordFilter, hidden: Any
+        self, dataset: DatasetHandle, record_filter: RecordFilter, hidden: Any, key: Any
     ) -> QueryPlan:
         server = self.safety_conditions()
         if record_filter.nodup:
@@ -167,6 +174,7 @@ class Explorer:
             engine=engine,
             restriction=restriction,
             hidden=hidden,
+            key=key,
         )
 
     def _restriction(self, dataset: DatasetHandle, record_filter: RecordFilter) -> list[int] | None:
@@ -226,7 +234,24 @@ class Explorer:
         after: int | None = None,
         seed: int = 0,
     ) -> BrowseResult:
+        """A page of records (kept a little while: the same page asked again is not recomputed;
+        its rows are shared, so callers read them and never change them)."""
         plan = self.plan(dataset, record_filter)
+        key = (plan.key, "browse", sort, limit, offset, after, seed)
+        return self.answers.get_or_make(
+            key, lambda: self._browse(plan, sort, limit, offset, after, seed)
+        )
+
+    def _browse(
+        self,
+        plan: QueryPlan,
+        sort: str,
+        limit: int,
+        offset: int,
+        after: int | None,
+        seed: int,
+    ) -> BrowseResult:
+        dataset = plan.dataset
         if plan.engine == "text" and dataset.text().answers(plan.conditions, sort):
             return self._text_browse(plan, sort, limit, offset)
         if plan.engine != "catalog":
@@ -318,6 +343,10 @@ class Explorer:
     def count(self, dataset: DatasetHandle, record_filter: RecordFilter) -> int:
         """The exact number of records the grid would page through for this filter."""
         plan = self.plan(dataset, record_filter)
+        return self.answers.get_or_make((plan.key, "count"), lambda: self._count(plan))
+
+    def _count(self, plan: QueryPlan) -> int:
+        dataset = plan.dataset
         if plan.engine == "text":
             return dataset.text().count(plan.words, plan.conditions, hidden=plan.hidden.ordered)
         return self.catalog.count(dataset.name, plan.conditions, within=self.scope(plan))
@@ -326,6 +355,12 @@ class Explorer:
         self, dataset: DatasetHandle, record_filter: RecordFilter, limit: int = 20
     ) -> dict[str, list[FacetValue]]:
         plan = self.plan(dataset, record_filter)
+        return self.answers.get_or_make(
+            (plan.key, "facets", limit), lambda: self._facets(plan, limit)
+        )
+
+    def _facets(self, plan: QueryPlan, limit: int) -> dict[str, list[FacetValue]]:
+        dataset = plan.dataset
         within = self.scope(plan)
         result: dict[str, list[FacetValue]] = {}
         for column in FACET_COLUMNS:
@@ -347,6 +382,10 @@ class Explorer:
         self, dataset: DatasetHandle, record_filter: RecordFilter
     ) -> dict[str, Histogram]:
         plan = self.plan(dataset, record_filter)
+        return self.answers.get_or_make((plan.key, "histograms"), lambda: self._histograms(plan))
+
+    def _histograms(self, plan: QueryPlan) -> dict[str, Histogram]:
+        dataset = plan.dataset
         if plan.engine != "text":
             return self.catalog.histograms(dataset.name, plan.conditions, within=self.scope(plan))
         counts, approximate = dataset.text().histograms(
