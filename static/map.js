@@ -49,6 +49,7 @@
     frames: 0,
     pointsDrawn: 0,
     firstFrameMs: null, // performance.now() of the first frame with points (ms since navigation)
+    firstPresentedMs: null,
     loadedMs: null,
     payloadBytes: 0,
     colourBy: "cluster",
@@ -513,8 +514,12 @@ void main() {
     api.pointsDrawn = drawn;
     api.frames += 1;
     if (drawn && api.firstFrameMs === null) {
+      gl.finish(); // the first frame's time is when its points are drawn, not when asked for
       api.firstFrameMs = performance.now();
       api.ready = true;
+      requestAnimationFrame(() => {
+        api.firstPresentedMs = performance.now(); // and the compositor's next frame
+      });
     }
     placeLabels();
     placeRing();
@@ -600,6 +605,7 @@ void main() {
     legendEl.append(title);
     const list = document.createElement("ul");
     list.className = "map-legend-list";
+    const notes = [];
     const item = (colour, text) => {
       const li = document.createElement("li");
       const swatch = document.createElement("span");
@@ -635,16 +641,16 @@ void main() {
       }
       item(LIGHT_GREY, "no score");
     }
-    legendEl.append(list);
     if (root.dataset.filtered === "true") {
       note("Faded points do not match the filters; outlined ones are a search's results.");
     }
+    legendEl.append(list, ...notes);
 
     function note(text) {
       const p = document.createElement("p");
       p.className = "muted";
       p.textContent = text;
-      legendEl.append(p);
+      notes.push(p);
     }
   }
 
@@ -1108,14 +1114,19 @@ void main() {
 
   function updateCount(info) {
     const strong = document.createElement("strong");
+    let text;
     if (root.dataset.filtered === "true") {
       strong.textContent = info.points.toLocaleString();
       const what = info.selection === "nearest" ? "the search by meaning (its nearest records)" : info.selection === "search" ? "the caption search and filters" : "the filters";
-      countEl.replaceChildren(strong, document.createTextNode(` of ${info.total.toLocaleString()} points match ${what}.`));
+      text = ` of ${info.total.toLocaleString()} points match ${what}`;
     } else {
       strong.textContent = info.total.toLocaleString();
-      countEl.replaceChildren(strong, document.createTextNode(" points, one per visible record."));
+      text = " points, one per visible record";
     }
+    if (info.sampled) {
+      text += ` · a sample of ${info.payload_points.toLocaleString()} is drawn, with the density of all; zoom in for detail`;
+    }
+    countEl.replaceChildren(strong, document.createTextNode(text + "."));
   }
 
   const form = $("map-search");

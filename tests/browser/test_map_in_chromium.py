@@ -149,3 +149,36 @@ def test_without_javascript_the_regions_are_links_to_the_grid(live_server, brows
         assert int(page.locator("#total-count").inner_text().replace(",", "")) > 0
     finally:
         context.close()
+
+
+@pytest.fixture
+def sampled_server(settings):
+    """The tiny set served with a point limit of 40: the payload is a sample, with the
+    density layer of every point, and the detail of a zoomed-in viewport comes on demand."""
+    from app.explore.map import MapExplorer
+    from app.main import create_app
+    from tests.conftest import LiveServer
+
+    app = create_app(settings)
+    with LiveServer(app) as server:
+        workspace = app.state.workspace
+        app.state.map_explorer = MapExplorer(
+            workspace.explorer, workspace.semantic, max_points=40, detail_points=30
+        )
+        yield server
+
+
+def test_a_sampled_map_draws_the_density_and_loads_detail_as_it_zooms(sampled_server, page):
+    open_map(page, sampled_server.url + "/map?ds=tiny")
+    assert page.evaluate("() => loupeMap.pointsDrawn") == 40
+    assert "a sample of 40 is drawn" in page.locator("#map-count").inner_text()
+    assert page.evaluate("() => loupeMap.countLitPixels()") > 0
+    # Zoom in on a drawn point: its viewport holds points the sample left out.
+    page.evaluate(
+        "() => { const c = document.getElementById('map-canvas').getBoundingClientRect();"
+        " const at = loupeMap.screenOf(loupeMap.positions()[0]);"
+        " loupeMap.zoomAt(at.x - c.left, at.y - c.top, 4); }"
+    )
+    wait_until(page, "() => loupeMap.pointsDrawn > 40")
+    assert page.evaluate("() => loupeMap.pointsDrawn") <= 40 + 30
+    shot(page, "map-sampled-zoomed")
