@@ -426,3 +426,27 @@ def test_above_the_limit_a_sample_travels_with_the_density_of_all(client):
     if not detail_header["capped"]:
         in_box = columns["pos"][columns["xy"][:, 0] <= 65535 // 2]
         assert set(in_box.tolist()) <= set(detail["pos"].tolist())
+
+
+def test_loupe_index_computes_the_map_unless_told_not_to(copied, tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from app.cli import app as cli
+    from app.explore.map import remove_colours
+    from app.vectors.layout import LayoutError, remove_layout
+
+    monkeypatch.setenv("LOUPE_DATA_DIR", str(copied))
+    monkeypatch.setenv("LOUPE_STATE_DIR", str(tmp_path / "state"))
+    paths = DatasetPaths(copied / "tiny")
+    remove_layout(paths, "image")
+    remove_colours(paths, "image")
+    skipped = CliRunner().invoke(cli, ["index", "tiny", "--no-layout", "--no-progress"])
+    assert skipped.exit_code == 0, skipped.output
+    assert "map:" not in skipped.output
+    with pytest.raises(LayoutError):
+        load_layout(paths, "image")
+    built = CliRunner().invoke(cli, ["index", "tiny", "--no-progress"])
+    assert built.exit_code == 0, built.output
+    assert "image map: 117 points" in built.output
+    assert "caption map: 120 points" in built.output and "already up to date" in built.output
+    assert load_layout(paths, "image").count == 117 and colours_current(paths, "image")
