@@ -195,6 +195,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             found      INTEGER NOT NULL
         )""",
     ),
+    # 3: failed sign-ins, so the login rate limit holds across restarts and processes; and an
+    # index for the review queue's batches (a near-duplicate batch is listed as one item).
+    (
+        # key: "account:" or "address:" and an HMAC of the name or address (a mistyped name is
+        # often password text, which must never be stored as typed); failed_at: Unix seconds.
+        # Not append-only: rows older than the window are pruned as failures are written.
+        """CREATE TABLE IF NOT EXISTS login_failures (
+            key       TEXT NOT NULL,
+            failed_at REAL NOT NULL
+        )""",
+        "CREATE INDEX IF NOT EXISTS login_failures_key ON login_failures (key, failed_at)",
+        "CREATE INDEX IF NOT EXISTS login_failures_at ON login_failures (failed_at)",
+        "CREATE INDEX IF NOT EXISTS flags_batch ON flags (batch, id) WHERE batch IS NOT NULL",
+    ),
 )
 
 

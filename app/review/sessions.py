@@ -16,9 +16,7 @@ import hashlib
 import hmac
 import logging
 import secrets
-import threading
 import time
-from collections import OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -66,9 +64,22 @@ def require_viewer(user: User | None, require_login: bool) -> User | None:
 class LoginLimiter:
     """At most ``max_failures`` failed sign-ins per account and per address in a sliding window.
 
-    Kept in memory (per server process): counts vanish on restart, which is acceptable for a
-    throttle, and a flood of guesses never turns into a flood of disk writes. The number of
-    keys is bounded, oldest forgotten first.
+    Failures are rows of the review database's ``login_failures`` table, so the limit holds
+    across a restart and between processes (several workers, the CLI): a guesser cannot reset
+    it by waiting for a deploy, nor spread guesses over workers. Each failure is one small
+    write transaction (an fsync, about a millisecond on a local SSD), paid only after a password
+    check that failed — argon2 costs far more — and never once a key is limited: ``check``
+    refuses before the password is looked at, so a flood of guesses from one account or address
+    stops writing after ``max_failures`` rows. Rows older than the window are deleted as new
+    ones are written, and a key keeps at most ``max_failures`` rows, so the table stays small.
+
+    Keys are HMACs of the account name and of the address under the server's secret key: a
+    name typed into the login form is often password text, and it must never be stored as
+    typed. The clock is the wall clock (Unix seconds): a monotonic clock restarts with the
+    machine and differs between processes.
+
+    A limiter is made with the settings (``LoginLimiter(5, 900)``) and bound to a database by
+    ``Sessions`` (``bound``); an unbound limiter refuses to count.
     """
 
     def __init__(
@@ -76,64 +87,88 @@ class LoginLimiter:
         max_failures: int = 5,
         window_s: float = 900.0,
         *,
-        clock: Callable[[], float] = time.monotonic,
-        max_keys: int = 100_000,
+        clock: Callable[[], float] = time.time,
+        db: Database | None = None,
+        secret: bytes = b"",
     ) -> None:
-        self.max_failures = max_failures
-        self.window_s = window_s
+        self.max_failures = max(1, int(max_failures))
+        self.window_s = float(window_s)
         self.clock = clock
-        self.max_keys = max_keys
-        self._failures: OrderedDict[str, deque[float]] = OrderedDict()
-        self._lock = threading.Lock()
+        self.db = db
+        self._secret = secret
 
-    @staticmethod
-    def _keys(account: str, address: str | None) -> tuple[str, str]:
-        return (
-            "account:" + account.strip().casefold()[:128],
-            "address:" + (address or "unknown")[:MAX_ADDRESS_LENGTH],
+    def bound(self, db: Database, secret: bytes) -> LoginLimiter:
+        """This limiter counting in ``db``, its keys made with ``secret`` (itself if bound)."""
+        if self.db is not None:
+            return self
+        return LoginLimiter(
+            self.max_failures, self.window_s, clock=self.clock, db=db, secret=secret
         )
 
-    def _recent(self, key: str, now: float) -> deque[float]:
-        times = self._failures.get(key)
-        if times is None:
-            return deque()
-        while times and times[0] <= now - self.window_s:
-            times.popleft()
-        if not times:
-            del self._failures[key]
-        return times
+    def _database(self) -> Database:
+        if self.db is None:
+            raise RuntimeError("LoginLimiter is not bound to a database (Sessions binds it)")
+        return self.db
+
+    def _key(self, kind: str, value: str) -> str:
+        mac = hmac.new(self._secret, f"{kind}\x00{value}".encode(), hashlib.sha256)
+        return f"{kind}:{mac.hexdigest()[:32]}"
+
+    def _keys(self, account: str, address: str | None) -> tuple[str, str]:
+        return (
+            self._key("account", account.strip().casefold()[:128]),
+            self._key("address", (address or "unknown")[:MAX_ADDRESS_LENGTH]),
+        )
 
     def check(self, account: str, address: str | None) -> None:
         """Raise RateLimited if either the account or the address is over the limit."""
         now = self.clock()
-        with self._lock:
-            for key in self._keys(account, address):
-                times = self._recent(key, now)
-                if len(times) >= self.max_failures:
-                    retry_after = max(1, int(times[0] + self.window_s - now + 0.999))
-                    minutes = max(1, round(retry_after / 60))
-                    raise RateLimited(
-                        "too many failed sign-ins for this account or from this address; "
-                        f"try again in about {minutes} minute{'s' if minutes != 1 else ''}",
-                        retry_after,
-                    )
+        conn = self._database().connection()
+        for key in self._keys(account, address):
+            # The newest max_failures failures in the window: the limit lifts when the oldest
+            # of them leaves it.
+            rows = conn.execute(
+                "SELECT failed_at FROM login_failures WHERE key = ? AND failed_at > ? "
+                "ORDER BY failed_at DESC LIMIT ?",
+                (key, now - self.window_s, self.max_failures),
+            ).fetchall()
+            if len(rows) >= self.max_failures:
+                retry_after = max(1, int(rows[-1][0] + self.window_s - now + 0.999))
+                minutes = max(1, round(retry_after / 60))
+                raise RateLimited(
+                    "too many failed sign-ins for this account or from this address; "
+                    f"try again in about {minutes} minute{'s' if minutes != 1 else ''}",
+                    retry_after,
+                )
 
     def failed(self, account: str, address: str | None) -> None:
         now = self.clock()
-        with self._lock:
+        with self._database().write() as conn:
+            conn.execute("DELETE FROM login_failures WHERE failed_at <= ?", (now - self.window_s,))
             for key in self._keys(account, address):
-                self._recent(key, now)
-                times = self._failures.setdefault(key, deque(maxlen=self.max_failures))
-                times.append(now)
-                self._failures.move_to_end(key)
-            while len(self._failures) > self.max_keys:
-                self._failures.popitem(last=False)
+                conn.execute(
+                    "INSERT INTO login_failures (key, failed_at) VALUES (?, ?)", (key, now)
+                )
+                # A key at the limit needs no older rows than its newest max_failures.
+                conn.execute(
+                    "DELETE FROM login_failures WHERE key = ? AND rowid NOT IN ("
+                    "SELECT rowid FROM login_failures WHERE key = ? "
+                    "ORDER BY failed_at DESC LIMIT ?)",
+                    (key, key, self.max_failures),
+                )
 
     def succeeded(self, account: str) -> None:
         # Only the account's count is cleared: one good password must not let an address
         # go on guessing other accounts.
-        with self._lock:
-            self._failures.pop(self._keys(account, None)[0], None)
+        with self._database().write() as conn:
+            conn.execute(
+                "DELETE FROM login_failures WHERE key = ?", (self._keys(account, None)[0],)
+            )
+
+    def failures(self) -> int:
+        """Rows in the table (for tests and the docs' figures)."""
+        conn = self._database().connection()
+        return int(conn.execute("SELECT count(*) FROM login_failures").fetchone()[0])
 
 
 # --- sessions --------------------------------------------------------------------------------
@@ -162,8 +197,9 @@ class Sessions:
         self.db = db
         self.users = users
         self.max_age_s = max_age_s
-        self.limiter = limiter or LoginLimiter()
         self._secret = secret_key.encode("utf-8")
+        # Failures are counted in this database, keyed under this secret (see LoginLimiter).
+        self.limiter = (limiter or LoginLimiter()).bound(db, self._secret)
         self._serializer = URLSafeTimedSerializer(secret_key, salt="loupe.session")
 
     # --- CSRF ------------------------------------------------------------------------------

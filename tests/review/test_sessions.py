@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import stat
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from app.review.db import Database
 from app.review.errors import (
     CsrfError,
     Forbidden,
@@ -29,9 +31,20 @@ class Ticker:
         return self.t
 
 
-def test_limiter_per_account() -> None:
+@pytest.fixture
+def db(tmp_path: Path) -> Iterator[Database]:
+    opened = Database.open(tmp_path / "review.sqlite3")
+    yield opened
+    opened.close()
+
+
+def limiter_on(db: Database, max_failures: int, window_s: float, clock: Ticker) -> LoginLimiter:
+    return LoginLimiter(max_failures, window_s, clock=clock).bound(db, b"test secret")
+
+
+def test_limiter_per_account(db: Database) -> None:
     tick = Ticker()
-    limiter = LoginLimiter(5, 900, clock=tick)
+    limiter = limiter_on(db, 5, 900, tick)
     for n in range(5):
         limiter.check("alice", f"10.0.0.{n}")
         limiter.failed("alice", f"10.0.0.{n}")
@@ -46,8 +59,8 @@ def test_limiter_per_account() -> None:
     limiter.check("alice", "10.9.9.9")  # the window has slid past the failures
 
 
-def test_limiter_per_address() -> None:
-    limiter = LoginLimiter(3, 60, clock=Ticker())
+def test_limiter_per_address(db: Database) -> None:
+    limiter = limiter_on(db, 3, 60, Ticker())
     for name in ("a", "b", "c"):
         limiter.failed(name, "192.0.2.7")
     with pytest.raises(RateLimited):
@@ -55,8 +68,8 @@ def test_limiter_per_address() -> None:
     limiter.check("d", "192.0.2.8")
 
 
-def test_success_clears_the_account_but_not_the_address() -> None:
-    limiter = LoginLimiter(2, 60, clock=Ticker())
+def test_success_clears_the_account_but_not_the_address(db: Database) -> None:
+    limiter = limiter_on(db, 2, 60, Ticker())
     limiter.failed("alice", "192.0.2.7")
     limiter.failed("alice", "192.0.2.7")
     limiter.succeeded("alice")
@@ -65,11 +78,63 @@ def test_success_clears_the_account_but_not_the_address() -> None:
         limiter.check("zed", "192.0.2.7")
 
 
-def test_limiter_memory_is_bounded() -> None:
-    limiter = LoginLimiter(5, 60, clock=Ticker(), max_keys=10)
+def test_limiter_table_is_pruned(db: Database) -> None:
+    tick = Ticker()
+    limiter = limiter_on(db, 5, 60, tick)
+    for _ in range(20):  # one account and address: each key keeps its newest 5 rows
+        limiter.failed("alice", "10.0.0.1")
+    assert limiter.failures() == 10
     for n in range(100):
-        limiter.failed(f"user{n}", f"10.0.{n}.1")
-    assert len(limiter._failures) == 10
+        limiter.failed(f"user{n}", f"10.2.{n}.1")
+    assert limiter.failures() == 210
+    tick.t += 61  # the next failure deletes every row older than the window
+    limiter.failed("zed", "10.1.1.1")
+    assert limiter.failures() == 2
+
+
+def test_limiter_keeps_no_name_or_address_as_typed(db: Database) -> None:
+    limiter = limiter_on(db, 5, 60, Ticker())
+    limiter.failed("hunter2-secret", "198.51.100.9")
+    keys = [row[0] for row in db.connection().execute("SELECT key FROM login_failures")]
+    assert len(keys) == 2 and {k.split(":")[0] for k in keys} == {"account", "address"}
+    assert not any("hunter2" in k or "198.51" in k for k in keys)
+    # Under another secret the same name is another key: a stolen table reveals nothing.
+    other = LoginLimiter(5, 60, clock=Ticker()).bound(db, b"another secret")
+    assert other._keys("hunter2-secret", None)[0] not in keys
+
+
+def test_an_unbound_limiter_refuses_to_count() -> None:
+    with pytest.raises(RuntimeError, match="not bound"):
+        LoginLimiter().check("alice", None)
+
+
+def test_limits_hold_across_a_restart_and_between_processes(
+    review_settings, fast_hasher, people
+) -> None:
+    """The limit is in the database: a new ReviewStore on the same state folder (a restart, or
+    a second worker) still refuses, with a Retry-After, until the window has passed."""
+    limit = review_settings.login_max_failures
+    first = ReviewStore.open(review_settings, hasher=fast_hasher)
+    second = ReviewStore.open(review_settings, hasher=fast_hasher)  # another worker, at once
+    try:
+        for _ in range(limit):
+            with pytest.raises(LoginFailed):
+                first.sessions.login("alice", "wrong password", "198.51.100.1")
+        with pytest.raises(RateLimited):
+            second.sessions.login("alice", PASSWORD, "198.51.100.2")
+    finally:
+        first.close()
+        second.close()
+    restarted = ReviewStore.open(review_settings, hasher=fast_hasher)
+    try:
+        with pytest.raises(RateLimited) as caught:
+            restarted.sessions.login("alice", PASSWORD, "198.51.100.3")
+        assert 0 < caught.value.retry_after_s <= review_settings.login_window_s
+        with pytest.raises(RateLimited):  # and the address, for any account
+            restarted.sessions.login("bob", PASSWORD, "198.51.100.1")
+        assert restarted.sessions.login("bob", PASSWORD, "198.51.100.4")[0].user.name == "bob"
+    finally:
+        restarted.close()
 
 
 def test_login_is_rate_limited_before_the_password_is_checked(store: ReviewStore, people) -> None:
