@@ -10,13 +10,17 @@ on ``/review/flagged`` after a record-page flag, and in the JSON answer.
 
 Confirming a suspected-CSAM flag quarantines its look-alikes (app/workspace/quarantine.py)
 before the answer is sent.
+
+The queue lists a batch (a record and its near-duplicates, flagged in one action) as one item
+that a second reviewer confirms or dismisses at once; it shows each record's caption and
+thumbnail (blurred by the usual rule) except for suspected CSAM, which is never looked up.
 """
 
 from __future__ import annotations
 
 from datetime import date
 from typing import Annotated, Any, Literal
-from urllib.parse import urlencode
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
 from anyio import to_thread
 from fastapi import APIRouter, Form, HTTPException, Path, Query, Request
@@ -25,15 +29,18 @@ from fastapi.responses import JSONResponse, RedirectResponse, Response
 from app.catalog.layout import DATASET_NAME
 from app.explore.datasets import DatasetHandle
 from app.explore.semantic import SemanticSearch
+from app.explore.service import bound_captions
 from app.review import exports, notice
 from app.review.db import CATEGORIES, STATUSES, Category, FlagStatus
 from app.review.flags import (
+    BATCH_ID,
     CATEGORY_LABELS,
     CSAM,
     MAX_NOTE_LENGTH,
     Flag,
     FlagBatch,
     FlagFilter,
+    QueueItem,
     RecordRef,
 )
 from app.review.quarantine import MIN_RELEASE_REASON, Quarantined
@@ -51,6 +58,7 @@ from app.web.deps import (
 from app.web.errors import wants_json
 from app.web.redirects import safe_next
 from app.web.render import is_htmx, render
+from app.web.schemas import FlagQueue
 from app.workspace import Workspace
 from app.workspace.quarantine import QuarantineResult, after_decision
 
@@ -89,7 +97,7 @@ def category_choices() -> list[tuple[str, str]]:
 
 def flag_context(request: Request, **extra: Any) -> dict[str, Any]:
     """What the flag form and the queue templates need besides their own data."""
-    return {"categories": category_choices(), "csam": CSAM, **extra}
+    return {"categories": category_choices(), "csam": CSAM, "statuses": STATUSES, **extra}
 
 
 # --- flagging --------------------------------------------------------------------------------
@@ -229,28 +237,103 @@ def queue_filter(
     reviewer: str | None,
     since: date | None,
     until: date | None,
+    batch: str | None = None,
 ) -> FlagFilter:
     if since and until and since > until:
         raise HTTPException(status_code=400, detail=f"since ({since}) is after until ({until})")
     return FlagFilter(
-        dataset=ds, category=category, status=status, reviewer=reviewer, since=since, until=until
+        dataset=ds,
+        category=category,
+        status=status,
+        reviewer=reviewer,
+        since=since,
+        until=until,
+        batch=batch,
     )
 
 
-def queue_data(
-    store: ReviewStore, where: FlagFilter, page: int
-) -> tuple[list[Flag], int, dict[str, dict[str, int]], list[str]]:
-    flags = store.flags.queue(where, limit=QUEUE_PAGE, offset=(page - 1) * QUEUE_PAGE)
-    total = store.flags.count(where)
-    counts = store.flags.counts_by_category(where.dataset)
-    reviewers = store.flags.reviewers(where.dataset)
-    return flags, total, counts, reviewers
+def queue_data(store: ReviewStore, where: FlagFilter, page: int) -> dict[str, Any]:
+    """One page of the queue: its items (a batch is one item; filtered by ``batch``, its flags
+    one by one), the flags and items matching, the counts by category, the reviewers."""
+    grouped = where.batch is None
+    offset = (page - 1) * QUEUE_PAGE
+    return {
+        "items": store.flags.queue_items(where, limit=QUEUE_PAGE, offset=offset, grouped=grouped),
+        "total": store.flags.count(where),
+        "items_total": store.flags.count_items(where, grouped=grouped),
+        "counts": store.flags.counts_by_category(where.dataset),
+        "reviewers": store.flags.reviewers(where.dataset),
+    }
+
+
+def listed_flags(items: list[QueueItem]) -> list[Flag]:
+    return [flag for item in items for flag in item.flags]
 
 
 def quarantine_counts(store: ReviewStore, flags: list[Flag]) -> dict[int, int]:
     """{flag id: look-alikes it keeps quarantined} for the confirmed suspected-CSAM flags."""
     ids = [f.id for f in flags if f.category == CSAM and f.status == "confirmed"]
     return store.quarantine.counts_by_flag(ids)
+
+
+def item_quarantined(items: list[QueueItem], per_flag: dict[int, int]) -> dict[str, int]:
+    """{item key: look-alikes its confirmed flags keep quarantined} (a batch: the sum)."""
+    return {
+        item.key: sum(per_flag.get(flag.id, 0) for flag in item.flags)
+        for item in items
+        if any(flag.id in per_flag for flag in item.flags)
+    }
+
+
+def previews(workspace: Workspace, items: list[QueueItem]) -> dict[str, dict[str, Any]]:
+    """{item key: what the queue shows of its (lead) record}: the caption, cut as in lists,
+    the thumbnail's URL and punsafe, read through the explorer.
+
+    Suspected-CSAM items are never looked up: no caption or picture of theirs is read, let
+    alone sent. A record hidden otherwise (a blocklist, the quarantine, another flag), filtered
+    out by classroom mode, or of a dataset this server does not serve has no preview either:
+    the explorer leaves it out.
+    """
+    wanted: dict[str, list[tuple[str, str]]] = {}
+    for item in items:
+        if not item.hides_records:
+            wanted.setdefault(item.lead.dataset, []).append((item.key, item.lead.sample_id))
+    found: dict[str, dict[str, Any]] = {}
+    threshold = workspace.settings.punsafe_threshold
+    for name, pairs in wanted.items():
+        handle = workspace.datasets.get(name)
+        if handle is None:
+            continue
+        rows = bound_captions(workspace.explorer.records(handle, [sid for _, sid in pairs]))
+        by_id = {str(row["sample_id"]): row for row in rows}
+        for key, sample_id in pairs:
+            row = by_id.get(sample_id)
+            if row is None:
+                continue
+            punsafe = row.get("punsafe")
+            found[key] = {
+                "sample_id": sample_id,
+                "caption": row.get("caption"),
+                "caption_truncated": bool(row.get("caption_truncated")),
+                "thumbnail": f"/images/{quote(sample_id, safe='')}/thumb?ds={name}",
+                "record": f"/records/{quote(sample_id, safe='')}?ds={name}",
+                "punsafe": punsafe,
+                # The usual rule: above the threshold, blurred until a person reveals it.
+                "unsafe": punsafe is not None and punsafe > threshold,
+            }
+    return found
+
+
+def queue_view(workspace: Workspace, where: FlagFilter, page: int) -> dict[str, Any]:
+    """Everything the queue page and its JSON twin show, read off the event loop."""
+    store = workspace.review
+    data = queue_data(store, where, page)
+    flags = listed_flags(data["items"])
+    data["flags"] = flags
+    data["quarantined"] = quarantine_counts(store, flags)
+    data["item_quarantined"] = item_quarantined(data["items"], data["quarantined"])
+    data["previews"] = previews(workspace, data["items"])
+    return data
 
 
 DatasetName = Annotated[
@@ -263,12 +346,19 @@ ReviewerQuery = Annotated[
 ]
 DayQuery = Annotated[date | None, Query(description="A UTC day, YYYY-MM-DD (inclusive).")]
 PageQuery = Annotated[int, Query(ge=1, le=20_000)]
+BatchQuery = Annotated[
+    str | None,
+    Query(
+        pattern=BATCH_ID.pattern,
+        description="One batch's flags, listed one by one (32 hex digits).",
+    ),
+]
 
 
 @router.get("/review", summary="The review queue: flags with filters, counts by category")
 async def review_queue(
     request: Request,
-    store: ReviewDep,
+    workspace: WorkspaceDep,
     datasets: DatasetsDep,
     settings: SettingsDep,
     user: ReviewerDep,
@@ -278,13 +368,12 @@ async def review_queue(
     reviewer: ReviewerQuery = None,
     since: DayQuery = None,
     until: DayQuery = None,
+    batch: BatchQuery = None,
     page: PageQuery = 1,
 ):
-    where = queue_filter(ds, category, status, reviewer, since, until)
-    flags, total, counts, reviewers = await to_thread.run_sync(
-        lambda: queue_data(store, where, page)
-    )
-    quarantined = await to_thread.run_sync(lambda: quarantine_counts(store, flags))
+    store = workspace.review
+    where = queue_filter(ds, category, status, reviewer, since, until, batch)
+    data = await to_thread.run_sync(lambda: queue_view(workspace, where, page))
     quarantine_total = (
         await to_thread.run_sync(lambda: store.quarantine.count(live=True))
         if user.has_role("admin")
@@ -295,16 +384,11 @@ async def review_queue(
         "pages/review.html",
         flag_context(
             request,
-            flags=flags,
-            total=total,
-            counts=counts,
-            reviewers=reviewers,
+            **data,
             where=where,
             page=page,
             page_size=QUEUE_PAGE,
-            statuses=STATUSES,
             served=datasets,
-            quarantined=quarantined,
             quarantine_total=quarantine_total,
             # For the navigation and the removal-list links: the filtered dataset if served.
             dataset=datasets.get(ds or "")
@@ -314,9 +398,19 @@ async def review_queue(
     )
 
 
-@router.get("/api/review/flags", tags=["api"], summary="JSON twin of /review")
+def item_json(item: QueueItem, data: dict[str, Any]) -> dict[str, Any]:
+    answer = item.public()
+    answer["record"] = data["previews"].get(item.key)
+    if item.key in data["item_quarantined"]:
+        answer["quarantined"] = data["item_quarantined"][item.key]
+    return answer
+
+
+@router.get(
+    "/api/review/flags", tags=["api"], summary="JSON twin of /review", response_model=FlagQueue
+)
 async def review_queue_api(
-    store: ReviewDep,
+    workspace: WorkspaceDep,
     user: ReviewerDep,
     ds: DatasetName = None,
     category: CategoryQuery = None,
@@ -324,28 +418,80 @@ async def review_queue_api(
     reviewer: ReviewerQuery = None,
     since: DayQuery = None,
     until: DayQuery = None,
+    batch: BatchQuery = None,
     page: PageQuery = 1,
 ) -> dict[str, Any]:
-    where = queue_filter(ds, category, status, reviewer, since, until)
-    flags, total, counts, _ = await to_thread.run_sync(lambda: queue_data(store, where, page))
-    quarantined = await to_thread.run_sync(lambda: quarantine_counts(store, flags))
+    """A page of queue items (a batch is one item, ``page_size`` items a page) and, in
+    ``flags``, every flag they list; ``total`` counts flags, ``items_total`` items."""
+    where = queue_filter(ds, category, status, reviewer, since, until, batch)
+    data = await to_thread.run_sync(lambda: queue_view(workspace, where, page))
+    quarantined = data["quarantined"]
     return {
-        "total": total,
+        "total": data["total"],
+        "items_total": data["items_total"],
         "page": page,
         "page_size": QUEUE_PAGE,
-        "counts": counts,
+        "counts": data["counts"],
+        "items": [item_json(item, data) for item in data["items"]],
         "flags": [
             {**flag.public(), "quarantined": quarantined[flag.id]}
             if flag.id in quarantined
             else flag.public()
-            for flag in flags
+            for flag in data["flags"]
         ],
     }
 
 
 # --- decisions -------------------------------------------------------------------------------
 FlagId = Path(..., ge=1, le=2**62, description="The flag's number.")
+BatchId = Path(
+    ...,
+    pattern=BATCH_ID.pattern,
+    description="The batch's name (32 hex digits): a record and its near-duplicates.",
+)
 Decision = Literal["confirm", "dismiss", "reopen"]
+
+
+def back_to_queue(back: str) -> str:
+    """Where a decision made without JavaScript goes back to: the queue page it came from."""
+    return safe_next(back) if back.startswith("/review") else "/review"
+
+
+def counts_dataset(back: str) -> str | None:
+    """The dataset the queue page's counts panel is about (its ``ds``), read from ``back``."""
+    names = parse_qs(urlsplit(back).query).get("ds", [])
+    name = names[0] if names else ""
+    return name if DATASET_NAME.fullmatch(name) else None
+
+
+def quarantine_json(result: QuarantineResult) -> dict[str, Any]:
+    return {"found": result.found, "added": len(result.added), "methods": result.methods}
+
+
+async def decided_row(
+    request: Request, workspace: Workspace, item: QueueItem, back: str
+) -> Response:
+    """The htmx answer to a decision: the item's row as it is now, and the page's counts panel
+    out of band (``hx-swap-oob``), so the counts follow the decision without a reload."""
+    store = workspace.review
+    back = back_to_queue(back)
+
+    def read() -> dict[str, Any]:
+        per_flag = quarantine_counts(store, item.flags)
+        return {
+            "quarantined": per_flag,
+            "item_quarantined": item_quarantined([item], per_flag),
+            "previews": previews(workspace, [item]),
+            "counts": store.flags.counts_by_category(counts_dataset(back)),
+            "counts_ds": counts_dataset(back),
+        }
+
+    data = await to_thread.run_sync(read)
+    return render(
+        request,
+        "partials/_flag_decided.html",
+        flag_context(request, item=item, back_url=back, **data),
+    )
 
 
 async def _decide(
@@ -373,20 +519,11 @@ async def _decide(
     if wants_json(request):
         answer = flag.public()
         if quarantine is not None:
-            answer["quarantine"] = {
-                "found": quarantine.found,
-                "added": len(quarantine.added),
-                "methods": quarantine.methods,
-            }
+            answer["quarantine"] = quarantine_json(quarantine)
         return JSONResponse(answer)
     if is_htmx(request):
-        quarantined = await to_thread.run_sync(lambda: quarantine_counts(store, [flag]))
-        return render(
-            request,
-            "partials/_flag_row.html",
-            flag_context(request, flag=flag, quarantined=quarantined),
-        )
-    return RedirectResponse(safe_next(back) if back.startswith("/review") else "/review", 303)
+        return await decided_row(request, workspace, QueueItem.single(flag), back)
+    return RedirectResponse(back_to_queue(back), 303)
 
 
 NoteForm = Annotated[str, Form(max_length=MAX_NOTE_LENGTH)]
@@ -427,6 +564,68 @@ async def reopen_flag(
     back: BackForm = "/review",
 ):
     return await _decide(request, workspace, user, flag_id, "reopen", note, back)
+
+
+async def _decide_batch(
+    request: Request,
+    workspace: Workspace,
+    user: User,
+    batch: str,
+    decision: Literal["confirmed", "dismissed"],
+    note: str,
+    back: str,
+):
+    store = workspace.review
+
+    def run() -> tuple[list[Flag], list[tuple[int, QuarantineResult]], QueueItem]:
+        decided = store.flags.decide_batch(batch, user, decision, note.strip())
+        # Each confirmed suspected-CSAM flag hides its look-alikes before anyone is answered.
+        found = [(flag.id, after_decision(workspace, flag, actor=user.name)) for flag in decided]
+        (item,) = store.flags.queue_items(FlagFilter(batch=batch), limit=1)
+        return decided, [(i, q) for i, q in found if q is not None], item
+
+    decided, quarantines, item = await to_thread.run_sync(run)
+    if wants_json(request):
+        answer: dict[str, Any] = {
+            "batch": batch,
+            "decided": [flag.public() for flag in decided],
+        }
+        if quarantines:
+            answer["quarantine"] = [{"flag": i, **quarantine_json(q)} for i, q in quarantines]
+        return JSONResponse(answer)
+    if is_htmx(request):
+        return await decided_row(request, workspace, item, back)
+    return RedirectResponse(back_to_queue(back), 303)
+
+
+@router.post(
+    "/review/batches/{batch}/confirm",
+    summary="Confirm every open flag of a batch at once (a second reviewer)",
+)
+async def confirm_batch(
+    request: Request,
+    workspace: WorkspaceDep,
+    user: ReviewerDep,
+    batch: str = BatchId,
+    note: NoteForm = "",
+    back: BackForm = "/review",
+):
+    return await _decide_batch(request, workspace, user, batch, "confirmed", note, back)
+
+
+@router.post(
+    "/review/batches/{batch}/dismiss",
+    summary="Dismiss every open flag of a batch at once (a second reviewer)",
+)
+async def dismiss_batch(
+    request: Request,
+    workspace: WorkspaceDep,
+    user: ReviewerDep,
+    batch: str = BatchId,
+    note: NoteForm = "",
+    back: BackForm = "/review",
+):
+    return await _decide_batch(request, workspace, user, batch, "dismissed", note, back)
 
 
 # --- the removal list ------------------------------------------------------------------------

@@ -47,6 +47,13 @@ def fresh_flag(app: FastAPI, *, decided: bool = False) -> int:
     return flag.id
 
 
+def fresh_batch(app: FastAPI) -> str:
+    """An open batch of two flags raised by fiona on records no other case uses."""
+    store: ReviewStore = app.state.workspace.review
+    records = [RecordRef(str(next(_records))), RecordRef(str(next(_records)))]
+    return store.flags.flag(store.users.get("fiona"), "tiny", records, "other", "table").batch
+
+
 def csam_flag(app: FastAPI, *, confirmed: bool = False) -> int:
     """A suspected-CSAM flag by fiona on a fresh record (confirmed by gus if asked)."""
     store: ReviewStore = app.state.workspace.review
@@ -175,6 +182,18 @@ CASES = [
         "/review/flags/{flag_id}/reopen",
         "admin",
         lambda app: f"/review/flags/{fresh_flag(app, decided=True)}/reopen",
+    ),
+    Case(
+        "POST",
+        "/review/batches/{batch}/confirm",
+        "reviewer",
+        lambda app: f"/review/batches/{fresh_batch(app)}/confirm",
+    ),
+    Case(
+        "POST",
+        "/review/batches/{batch}/dismiss",
+        "reviewer",
+        lambda app: f"/review/batches/{fresh_batch(app)}/dismiss",
     ),
     Case(
         "GET",
@@ -382,6 +401,27 @@ def test_wrong_password_then_rate_limit_429(fresh):
     assert other.status_code == 429
 
 
+def test_rate_limit_survives_a_restart(tiny_data_dir, tmp_path):
+    """Failures are kept in the review database: a new server on the same state folder (a
+    restart, or a second worker) still answers 429 with a Retry-After."""
+    settings = Settings(data_dir=tiny_data_dir, state_dir=tmp_path / "state")
+    with review_client(settings) as (client, _):
+        token = anonymous_token(client)
+        for _ in range(settings.login_max_failures):
+            wrong = client.post(
+                "/login", data={"name": "alice", "password": "not it", "csrf_token": token}
+            )
+            assert wrong.status_code == 401
+    with review_client(settings) as (client, _):
+        token = anonymous_token(client)
+        blocked = client.post(
+            "/login", data={"name": "alice", "password": PASSWORD, "csrf_token": token}
+        )
+        assert blocked.status_code == 429
+        assert 0 < int(blocked.headers["retry-after"]) <= settings.login_window_s
+        assert "too many failed sign-ins" in soup(blocked).select_one(".form-error").text
+
+
 def test_require_login_sends_pages_to_the_login_form_and_back(tiny_data_dir, tmp_path):
     settings = Settings(data_dir=tiny_data_dir, state_dir=tmp_path / "state", require_login=True)
     with review_client(settings) as (client, _):
@@ -534,7 +574,9 @@ def test_queue_filters_and_counts(fresh):
     assert counts["Violence / gore"] == ["2", "0", "0", "2"]
     assert counts["Sexual content"] == ["0", "1", "0", "1"]
     open_violence = soup(client.get("/review?category=violence&status=open"))
-    assert len(open_violence.select("tr.flag-row")) == 2
+    # fiona's two violence flags were one action: one batch, one row.
+    (row,) = open_violence.select("tr.flag-row")
+    assert "batch-row" in row["class"] and row.select_one(".status-cell").text.strip() == "2 open"
     by_gus = client.get("/api/review/flags", params={"reviewer": "gus"}).json()
     assert by_gus["total"] == 1 and by_gus["flags"][0]["sample_id"] == "1032"
     nothing = client.get("/api/review/flags", params={"until": "2000-01-01"}).json()
