@@ -450,3 +450,12 @@ def test_loupe_index_computes_the_map_unless_told_not_to(copied, tmp_path, monke
     assert "image map: 117 points" in built.output
     assert "caption map: 120 points" in built.output and "already up to date" in built.output
     assert load_layout(paths, "image").count == 117 and colours_current(paths, "image")
+
+
+def test_a_region_too_large_for_a_filter_is_refused_in_a_sentence(client, monkeypatch):
+    from app.explore import map as explore_map
+
+    monkeypatch.setattr(explore_map, "MAX_REGION_RECORDS", 10)
+    response = client.get("/api/count", params={"ds": "tiny", "region": "image:-999,-999,999,999"})
+    assert response.status_code == 409
+    assert response.json()["detail"].startswith("region: the box holds 117 points")
