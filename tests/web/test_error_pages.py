@@ -136,3 +136,15 @@ def test_a_method_not_allowed_page_says_so(client):
     response = client.delete("/overview")
     assert response.status_code == 405
     assert "/overview does not answer DELETE requests." in page_of(response).select_one("h1").text
+
+
+def test_an_error_rendered_with_only_status_and_message_is_a_whole_page(client):
+    """app.web.identity answers a refused form with the page and just its message."""
+    client.get("/login")  # the visitor's CSRF cookie
+    response = client.post("/prefs/blur", data={"blur": "off"}, headers={"Accept": "text/html"})
+    assert response.status_code == 403
+    page = page_of(response)
+    lead = page.select_one("main h1").get_text(" ", strip=True)
+    assert "security token" in lead or "expired" in lead
+    assert page.select_one(".error-status").get_text(strip=True) == "Error 403"
+    assert link(page, "Back to the grid") == "/"
