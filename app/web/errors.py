@@ -91,8 +91,9 @@ def offending_params(
 
 
 def _sentence(text: str) -> str:
+    """The message as a sentence: with its full stop. Its first letter is capitalised by CSS
+    (``.is-sentence::first-letter``), so the text stays the message the JSON answer has."""
     text = text.strip() or "Something went wrong"
-    text = text[0].upper() + text[1:]
     return text if text[-1] in ".!?" else text + "."
 
 

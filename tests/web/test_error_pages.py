@@ -46,11 +46,11 @@ def query_of(url: str) -> list[tuple[str, str]]:
         ),
         ("/?sort=bogus&ds=tiny&q=dog", 422, "sort", ["sort"], [("ds", "tiny"), ("q", "dog")]),
         # An unknown dataset: dropped from the links; the navigation is the default dataset's.
-        ("/overview?ds=nope&lang=en", 404, "No dataset named 'nope'", ["ds"], [("lang", "en")]),
+        ("/overview?ds=nope&lang=en", 404, "no dataset named 'nope'", ["ds"], [("lang", "en")]),
         (
             "/records/does-not-exist?ds=tiny",
             404,
-            "No record 'does-not-exist'",
+            "no record 'does-not-exist'",
             [],
             [("ds", "tiny")],
         ),
@@ -68,6 +68,10 @@ def test_an_error_page_leads_with_a_sentence_and_keeps_the_filters(
     heading = page.select_one("main h1")
     assert heading is page.select_one("main").find(["h1", "h2", "p"])
     assert lead in heading.get_text(" ", strip=True)
+    # A message is capitalised by CSS (the text stays the JSON's); one that starts with the
+    # parameter's name starts with it as code.
+    code = heading.find("code")
+    assert ("is-sentence" in heading["class"]) is (code is None)
     assert heading.get_text(strip=True)[-1] == "."
     assert str(status) in page.select_one(".error-status").get_text()
     # Back to the grid, with every filter but the one at fault.
