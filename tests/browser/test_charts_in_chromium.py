@@ -32,7 +32,9 @@ def api_count(server, params: dict) -> int:
 
 
 def reveal_charts(page) -> None:
-    """Scroll the sidebar's charts into view (they load when seen), whatever state they are in."""
+    """Scroll the sidebar's charts into view (they load when seen), whatever state they are in;
+    on a phone they are inside the folded filters, which open first."""
+    page.evaluate("document.querySelector('details.filters-panel')?.setAttribute('open', '')")
     page.evaluate("document.querySelector('#histograms').scrollIntoView()")
 
 
