@@ -80,6 +80,11 @@ class VectorIndex:
             if not files.meta.is_file():
                 problems[kind] = f"no {kind} embeddings: run `loupe embed {paths.name}`"
                 continue
+            if not files.index.exists() and not files.index_meta.exists():
+                # Embedded, not indexed yet (e.g. while `loupe index` itself opens the
+                # dataset): a state, not damage, so no warning.
+                problems[kind] = f"no {kind} index yet: run `loupe index {paths.name}`"
+                continue
             try:
                 emb = store.load_embeddings(paths, kind, random_access=True)
                 params = vindex.read_params(files)
