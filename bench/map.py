@@ -388,8 +388,8 @@ PAYLOAD_CASES: tuple[tuple[str, Any], ...] = (
         lambda i: {"lang": "de", "punsafe_max": _threshold(i)},
     ),
     (
-        "the filter mask alone (fields=flags), lang=de & punsafe_max",
-        lambda i: {"lang": "de", "punsafe_max": _threshold(i), "fields": "flags"},
+        "the filter mask alone (fields=flags), lang=es & punsafe_max",
+        lambda i: {"lang": "es", "punsafe_max": _threshold(i), "fields": "flags"},
     ),
     (
         "every point + caption-word hits, q=<common word of a language>",
