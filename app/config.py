@@ -1,12 +1,13 @@
 """All of Loupe's settings in one place (environment prefix ``LOUPE_``).
 
-Each field carries its help text; ``tests/test_docs.py`` checks that every setting is also
-documented in the README, so the two never drift apart.
+Each field carries its help text, and docs/settings.md is generated from them
+(``loupe settings --markdown``; ``tests/test_docs.py`` fails when the two differ).
 """
 
 from __future__ import annotations
 
 import difflib
+import json
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -248,11 +249,54 @@ def _close_matches(name: str, fields: list[str], prefix: str) -> str:
     return f"; did you mean {shown}?"
 
 
+def _accepts(field: Any) -> str:
+    """What a setting's environment variable accepts, in words, from its type and bounds."""
+    annotation = field.annotation
+    kinds = [
+        (bool, "`true` or `false`"),
+        (int, "integer"),
+        (float, "number"),
+        (Path, "path"),
+        (SecretStr, "text (kept secret)"),
+        (str, "text"),
+    ]
+    if "list[" in str(annotation):
+        words = "JSON list of text"
+    else:
+        words = next((w for kind, w in kinds if kind is annotation), None)
+        words = words or next((w for kind, w in kinds if kind.__name__ in str(annotation)), "")
+    low = high = None
+    for rule in field.metadata:
+        for attr, op in (("ge", "≥"), ("gt", ">")):
+            if getattr(rule, attr, None) is not None:
+                low = (op, getattr(rule, attr))
+        for attr, op in (("le", "≤"), ("lt", "<")):
+            if getattr(rule, attr, None) is not None:
+                high = (op, getattr(rule, attr))
+    if low and high and low[0] == "≥" and high[0] == "≤":
+        return f"{words}, {low[1]:,}–{high[1]:,}"
+    bounds = [f"{bound[0]} {bound[1]:,}" for bound in (low, high) if bound]
+    return ", ".join([words, *bounds])
+
+
+def _shown_default(field: Any) -> str:
+    default = field.default if field.default_factory is None else field.default_factory()
+    if default is None:
+        return "(unset)"
+    if isinstance(default, bool):
+        return f"`{str(default).lower()}`"
+    if isinstance(default, list):
+        return f"`{json.dumps(default)}`"
+    return f"`{default}`"
+
+
 def settings_table() -> str:
-    """The settings as a Markdown table (printed by `loupe settings`, pasted in the README)."""
-    lines = ["| Variable | Default | Meaning |", "| --- | --- | --- |"]
+    """The settings as a Markdown table: printed by `loupe settings`, and the body of
+    docs/settings.md (`loupe settings --markdown`), the one place settings are described."""
+    lines = ["| Variable | Default | Accepts | Meaning |", "| --- | --- | --- | --- |"]
     for name, field in Settings.model_fields.items():
-        default = field.default if field.default_factory is None else field.default_factory()
-        shown = "(unset)" if default is None else f"`{default}`"
-        lines.append(f"| `LOUPE_{name.upper()}` | {shown} | {field.description} |")
+        lines.append(
+            f"| `{ENV_PREFIX}{name.upper()}` | {_shown_default(field)} | {_accepts(field)} "
+            f"| {field.description} |"
+        )
     return "\n".join(lines)
