@@ -6,7 +6,7 @@ SUDO    := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 export HF_HUB_OFFLINE := 1
 export TRANSFORMERS_OFFLINE := 1
 
-.PHONY: demo test lint bench chromium clean
+.PHONY: demo test lint bench chromium clean screenshots
 
 # The Dockerfile installs with the same script. It rebuilds a half-made .venv (a `make demo`
 # stopped while `python3 -m venv` ran left one without pip) and writes the stamp only after
@@ -40,6 +40,10 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) bench/browse.py
+
+# The README's pictures, from the demo (LOUPE_DATA_DIR, else ./indexes): docs/development.md.
+screenshots: $(STAMP) chromium
+	$(PY) scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache
