@@ -35,6 +35,7 @@ from app.web import (
     search,
 )
 from app.web import map as map_routes
+from app.web.json import FastJSONResponse
 from app.web.middleware import (
     AnswerHead,
     DropEmptyQueryParams,
@@ -68,6 +69,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # a page of our own, rendered from /openapi.json (app.web.apidocs).
         docs_url=None,
         redoc_url=None,
+        # Every JSON answer rendered by orjson (app.web.json).
+        default_response_class=FastJSONResponse,
         # Every route: who is asking, sign-in when required, CSRF on state changes, and the
         # hidden sets brought up to date (a flag from another process is seen at once).
         dependencies=[Depends(identity.guard), Depends(review.fresh_hidden_sets)],

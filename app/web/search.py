@@ -19,6 +19,7 @@ from app.explore.datasets import DatasetHandle
 from app.explore.semantic import SemanticSearch
 from app.images.decode import ImageRefused, decode_image
 from app.web.deps import DatasetDep, ExplorerDep, FilterDep, SettingsDep
+from app.web.json import FastJSONResponse
 from app.web.render import render
 from app.web.schemas import NearestRecords
 
@@ -138,8 +139,9 @@ async def search_vector_api(
         )
     except ValueError as error:  # a vector of the wrong dimension
         raise HTTPException(400, detail=str(error)) from None
-    # Plain json.dumps: FastAPI's jsonable_encoder costs ~2.5 ms on 50 records of plain values.
-    return JSONResponse({"dataset": dataset.name, "total": result.total, "records": result.rows})
+    # Rendered directly: FastAPI's jsonable_encoder costs ~2.5 ms on 50 records of plain values.
+    body = {"dataset": dataset.name, "total": result.total, "records": result.rows}
+    return FastJSONResponse(body)
 
 
 @router.get(

@@ -165,7 +165,9 @@ def test_sigkill_during_ingest_leaves_the_previous_version_whole(tmp_path):
         proc = start()
         time.sleep(full * fraction)
         os.kill(proc.pid, signal.SIGKILL)
-        assert proc.wait(timeout=30) == -signal.SIGKILL
+        # On a loaded machine a run may finish before the kill lands: then it must have
+        # left the new version whole, which is checked below like a kill after the swap.
+        assert proc.wait(timeout=30) in (-signal.SIGKILL, 0)
         found, problems = survey(data_dir)
         assert list(found) == ["laion"] and problems == {}
         rows = read_manifest(data_dir / "laion" / "manifest.json").row_count

@@ -136,6 +136,7 @@ CASES = [
     Case("GET", "/records/{sample_id}", "view", "/records/1011", page=True),
     Case("GET", "/api/datasets", "view"),
     Case("GET", "/healthz", "public"),
+    Case("GET", "/docs", "view", page=True),
     Case("GET", "/api/records", "view"),
     Case("GET", "/api/records/{sample_id}", "view", "/api/records/1011"),
     Case("GET", "/api/facets", "view"),
