@@ -51,8 +51,7 @@ class CatalogConnection:
         fails only when a query reaches a missing block; this finds it at start-up, for the
         cost of one metadata read (real catalogs are exactly header + blocks long)."""
         _, rows = self.query(
-            "SELECT block_size, total_blocks FROM pragma_database_size() "
-            "WHERE database_name = ?",
+            "SELECT block_size, total_blocks FROM pragma_database_size() WHERE database_name = ?",
             [alias_for(name).strip('"')],
         )
         if not rows:

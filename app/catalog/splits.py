@@ -63,7 +63,7 @@ def summary_source(catalog: Catalog, name: str, full_rows: int | None = None) ->
 
 def _split_clause(split: Sequence[Condition]) -> tuple[str, list[object]]:
     where, params = build_where(split)
-    return (f"coalesce(({where[len('WHERE '):]}), false)" if where else "true"), params
+    return (f"coalesce(({where[len('WHERE ') :]}), false)" if where else "true"), params
 
 
 def count_split(

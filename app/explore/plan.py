@@ -12,8 +12,8 @@ Engines:
     text        caption words, and every condition has a text-index translation
                 (``app.catalog.filters.OPERATORS``): the text index answers alone
     text_hits   caption words with a condition the text index cannot answer (a substring,
-                hiding duplicates) or a link-status restriction: DuckDB filters the best
-                text hits (at most ``TEXT_FALLBACK_HITS``)
+                hiding duplicates) or a restriction (link status, map region): DuckDB
+                filters the best text hits (at most ``TEXT_FALLBACK_HITS``)
 """
 
 from __future__ import annotations
@@ -44,7 +44,7 @@ class QueryPlan:
     # Conditions the server adds to the request's own (classroom mode, hiding duplicates).
     server_conditions: list[Condition]
     engine: Engine
-    # Positions a non-catalog filter (link status) restricts to; None when there is none.
+    # Positions a non-catalog filter (link status, a map region) restricts to; None when none.
     restriction: list[int] | None
     hidden: HiddenSet
     # What the plan is cached by: the dataset, the filter and the hidden-set version.

@@ -146,9 +146,7 @@ async def similar(
     return records_body(request, dataset.name, answer.result.sort, params, answer)
 
 
-@router.get(
-    "/count", summary="The exact number of records under the filters", response_model=Count
-)
+@router.get("/count", summary="The exact number of records under the filters", response_model=Count)
 async def count(
     dataset: DatasetDep, explorer: ExplorerDep, record_filter: FilterDep
 ) -> dict[str, Any]:

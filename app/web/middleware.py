@@ -10,11 +10,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # What a page may load: its own scripts, styles, images and fetches, nothing from another
 # origin, nothing inline. ``img-src data:`` is for the empty favicon (``<link rel="icon"
-# href="data:,">``); ``worker-src blob:`` for the embedding map's vendored scatterplot, which
-# builds its spatial index in a worker made from a blob: URL of its own code (script-src
-# still decides what code runs, so this lets no new script in). No ``'unsafe-inline'``, no
-# ``'unsafe-eval'``: htmx is told not to inject its indicator <style> nor to eval (the
-# ``htmx-config`` meta in templates/base.html).
+# href="data:,">``). No workers: the map draws with its own WebGL code on the page. No
+# ``'unsafe-inline'``, no ``'unsafe-eval'``: htmx is told not to inject its indicator <style>
+# nor to eval (the ``htmx-config`` meta in templates/base.html).
 CONTENT_SECURITY_POLICY = "; ".join(
     [
         "default-src 'self'",
@@ -23,7 +21,7 @@ CONTENT_SECURITY_POLICY = "; ".join(
         "img-src 'self' data:",
         "font-src 'self'",
         "connect-src 'self'",
-        "worker-src 'self' blob:",
+        "worker-src 'none'",
         "object-src 'none'",
         "base-uri 'none'",
         "form-action 'self'",

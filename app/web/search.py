@@ -47,9 +47,7 @@ async def read_picture(picture: UploadFile, settings: Settings) -> Image.Image:
         raise HTTPException(400, detail=f"the upload was refused: {refused.detail}") from None
 
 
-async def save_picture_query(
-    request: Request, dataset: DatasetHandle, picture: Image.Image
-) -> str:
+async def save_picture_query(request: Request, dataset: DatasetHandle, picture: Image.Image) -> str:
     """The uploaded picture's embedding, kept under a short id (the picture is dropped)."""
     semantic: SemanticSearch = request.app.state.workspace.semantic
     return await to_thread.run_sync(lambda: semantic.save_image_query(dataset, picture))
@@ -130,7 +128,8 @@ async def search_vector_api(
     if query.k > settings.max_page_size:
         raise HTTPException(400, detail=f"k is at most {settings.max_page_size} (got {query.k})")
     semantic: SemanticSearch = request.app.state.workspace.semantic
-    vector = np.asarray(query.vector, dtype=np.float32)
+    with np.errstate(over="ignore"):  # a value beyond float32 becomes inf, refused below
+        vector = np.asarray(query.vector, dtype=np.float32)
     if not np.isfinite(vector).all() or not np.any(vector):
         raise HTTPException(400, detail="the vector must be finite and not all zeros")
     try:
