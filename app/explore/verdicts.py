@@ -226,6 +226,11 @@ def _summary(
 def dataset_languages(explorer: Explorer, dataset: DatasetHandle) -> list[str]:
     """The languages a dataset's visible records hold, most common first (presets that name
     "every language but English" list them; the lab offers them)."""
-    conditions = explorer.plan(dataset, RecordFilter()).conditions
-    values = explorer.catalog.facet(dataset.name, "language", conditions, limit=200)
-    return [str(v.value) for v in values if v.value]
+    plan = explorer.plan(dataset, RecordFilter())
+
+    def languages() -> list[str]:
+        values = explorer.catalog.facet(dataset.name, "language", plan.conditions, limit=200)
+        return [str(v.value) for v in values if v.value]
+
+    # Every record page asks; the answer changes only with the hidden set (the plan's key).
+    return explorer.answers.get_or_make((plan.key, "languages"), languages)

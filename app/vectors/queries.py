@@ -13,6 +13,7 @@ import threading
 from collections.abc import Callable
 from concurrent.futures import Future
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -20,6 +21,9 @@ import numpy as np
 from app.vectors.models import UNTRAINED_NOTE, Encoders
 
 MAX_BATCH = 64
+# Query texts whose vectors are kept: a class's demo, a shared link or a page reload asks the
+# same words again, and one forward pass of the text models costs more than the whole search.
+TEXT_QUERY_CACHE = 1024
 PROBE_MATCH = 0.999  # cosine between stored and current probe embeddings: same model
 
 
@@ -93,6 +97,7 @@ class QueryEncoder:
         self._clip_image = Batcher(
             lambda images: encoders.clip().encode_images(images), "loupe-image-q"
         )
+        self._text_query = lru_cache(maxsize=TEXT_QUERY_CACHE)(self._encode_text_query)
 
     @property
     def clip_trained(self) -> bool:
@@ -104,9 +109,12 @@ class QueryEncoder:
         return None if self.clip_trained else UNTRAINED_NOTE
 
     def embed_text_query(self, text: str) -> TextQuery:
-        text = text.strip()
-        caption = self._text.submit(text)
-        image = self._clip_text.submit(text) if self.clip_trained else None
+        """The query's vectors (shared between requests, so read-only)."""
+        return self._text_query(text.strip())
+
+    def _encode_text_query(self, text: str) -> TextQuery:
+        caption = _read_only(self._text.submit(text))
+        image = _read_only(self._clip_text.submit(text)) if self.clip_trained else None
         return TextQuery(caption, image)
 
     def embed_image_query(self, image: Any) -> np.ndarray:
@@ -142,3 +150,8 @@ class QueryEncoder:
     def close(self) -> None:
         for batcher in (self._text, self._clip_text, self._clip_image):
             batcher.close()
+
+
+def _read_only(vector: np.ndarray) -> np.ndarray:
+    vector.flags.writeable = False
+    return vector
