@@ -6,13 +6,15 @@ which the safety layer fills with the positions that must never be shown; attach
 and that table are shared by every cursor of the instance.
 
 Each thread gets its own cursor (DuckDB connections are not thread-safe), and each query runs
-under a time limit: a timer interrupts the cursor when it expires.
+under a time limit: one watchdog thread interrupts a cursor whose query outlives it.
 """
 
 from __future__ import annotations
 
+import itertools
 import threading
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +25,55 @@ from app.catalog.layout import check_dataset_name
 
 class QueryTimeout(Exception):
     """A catalog query ran past the configured time limit."""
+
+
+class QueryWatchdog:
+    """One thread that interrupts queries past their deadline.
+
+    A ``threading.Timer`` per query started a thread for every query (~1 ms, more under load,
+    where a server runs hundreds of queries a second); this thread sleeps until the earliest
+    deadline of the queries running now and is woken only when a query with an earlier one
+    starts."""
+
+    def __init__(self) -> None:
+        self._wake = threading.Condition()
+        self._running: dict[int, tuple[float, Callable[[], None]]] = {}
+        self._tokens = itertools.count()
+        self._sleeps_until = float("inf")
+        self._thread: threading.Thread | None = None
+
+    def watch(self, seconds: float, interrupt: Callable[[], None]) -> int:
+        """Call ``interrupt`` in ``seconds`` unless ``done`` is called first."""
+        deadline = time.monotonic() + seconds
+        with self._wake:
+            token = next(self._tokens)
+            self._running[token] = (deadline, interrupt)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(
+                    target=self._run, name="loupe-query-watchdog", daemon=True
+                )
+                self._thread.start()
+            elif deadline < self._sleeps_until:
+                self._wake.notify()
+            return token
+
+    def done(self, token: int) -> None:
+        with self._wake:
+            self._running.pop(token, None)
+
+    def _run(self) -> None:
+        with self._wake:
+            while True:
+                now = time.monotonic()
+                for token, (deadline, interrupt) in list(self._running.items()):
+                    if deadline <= now:
+                        del self._running[token]
+                        interrupt()
+                self._sleeps_until = min(
+                    (deadline for deadline, _ in self._running.values()), default=float("inf")
+                )
+                wait = self._sleeps_until - now
+                self._wake.wait(None if wait == float("inf") else max(wait, 0.0))
 
 
 class CatalogConnection:
@@ -37,6 +88,7 @@ class CatalogConnection:
         self._timeout_s = timeout_s
         self._lock = threading.Lock()
         self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._watchdog = QueryWatchdog()
 
     def attach(self, name: str, path: Path) -> str:
         """Attach a dataset's catalog read-only; returns the quoted schema alias."""
@@ -83,15 +135,12 @@ class CatalogConnection:
     ) -> tuple[list[str], list[tuple]]:
         """Run ``sql`` with bound ``params``; returns column names and all rows.
 
-        Every caller's SQL carries its own LIMIT; the timer guards the rest. Index lookups of
-        a bounded list of keys pass ``guarded=False``: starting the timer thread costs ~1 ms,
-        a large share of a lookup that takes a few.
+        Every caller's SQL carries its own LIMIT; the watchdog guards the rest. Index lookups
+        of a bounded list of keys may pass ``guarded=False``.
         """
         cursor = self.cursor()
         limit = timeout_s or self._timeout_s
-        timer = threading.Timer(limit, cursor.interrupt)
-        if guarded:
-            timer.start()
+        token = self._watchdog.watch(limit, cursor.interrupt) if guarded else None
         try:
             result = cursor.execute(sql, list(params))
             names = [d[0] for d in result.description] if result.description else []
@@ -99,7 +148,8 @@ class CatalogConnection:
         except duckdb.InterruptException as error:
             raise QueryTimeout(f"the query took longer than {limit:g} s and was stopped") from error
         finally:
-            timer.cancel()
+            if token is not None:
+                self._watchdog.done(token)
         return names, rows
 
     def query_dicts(

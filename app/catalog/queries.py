@@ -182,7 +182,7 @@ class Catalog:
             raise ValueError(f"unknown sort {sort!r}")
         extra, extra_params = _within(within)
         if sort == "similarity" and after is not None:
-            extra.append("pos > ?")
+            extra.append("pos > CAST(? AS BIGINT)")  # typed: row groups before it are skipped
             extra_params.append(after)
         # (Similarity is the catalog's own order: its pages never sort.)
         if sort in self.top_sorted.get(name, ()) and within is None:

@@ -145,7 +145,8 @@ class RowStore:
         self._id_positions = np.load(folder / ID_POS_FILE, mmap_mode="r")
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         self._hasher = duckdb.connect(":memory:")
-        self._hasher_lock = threading.Lock()
+        self._hashers = threading.local()  # a cursor per thread: one shared behind a lock
+        # made every id lookup of a loaded server wait in line
         self._hash_usable = hash_probe(self._hasher) == meta.get("hash_probe")
         self.names = record_names(self.schema.names)
         self._computed_indexes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
@@ -234,10 +235,12 @@ class RowStore:
     ) -> dict[int, str]:
         """The entries (positions or rows) whose hash equals one of ``values``' DuckDB hash,
         each with that value: candidates only, a hash can collide."""
-        with self._hasher_lock:
-            hashed = self._hasher.execute(
-                "SELECT list_transform(?::VARCHAR[], lambda x: hash(x))", [list(values)]
-            ).fetchall()[0][0]
+        hasher = getattr(self._hashers, "cursor", None)
+        if hasher is None:
+            hasher = self._hashers.cursor = self._hasher.cursor()
+        hashed = hasher.execute(
+            "SELECT list_transform(?::VARCHAR[], lambda x: hash(x))", [list(values)]
+        ).fetchall()[0][0]
         keys = np.array(hashed, dtype=np.uint64)
         lows = np.searchsorted(sorted_hashes, keys, side="left")
         highs = np.searchsorted(sorted_hashes, keys, side="right")

