@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -291,7 +292,7 @@ class Database:
             timeout=self.busy_timeout_ms / 1000,
         )
         conn.row_factory = sqlite3.Row
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        mode = self._switch_to_wal(conn)
         if str(mode).lower() != "wal":
             conn.close()
             raise RuntimeError(
@@ -303,6 +304,24 @@ class Database:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute(f"PRAGMA busy_timeout={int(self.busy_timeout_ms)}")
         return conn
+
+    def _switch_to_wal(self, conn: sqlite3.Connection) -> str:
+        """``PRAGMA journal_mode=WAL``, retried while another process holds the database.
+
+        SQLite answers a journal-mode change with "database is locked" at once, without its
+        busy handler, while another connection writes: two workers of ``loupe serve`` starting
+        on a fresh state folder made one of them fail its start-up."""
+        deadline = time.monotonic() + self.busy_timeout_ms / 1000
+        pause = 0.005
+        while True:
+            try:
+                return str(conn.execute("PRAGMA journal_mode=WAL").fetchone()[0])
+            except sqlite3.OperationalError as error:
+                if "locked" not in str(error) or time.monotonic() > deadline:
+                    conn.close()
+                    raise
+            time.sleep(pause)
+            pause = min(pause * 2, 0.2)
 
     def close(self) -> None:
         self._closed = True

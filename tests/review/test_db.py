@@ -98,3 +98,35 @@ def test_closed_database_refuses_use(store: ReviewStore) -> None:
     store.close()
     with pytest.raises(RuntimeError, match="closed"):
         store.db.connection()
+
+
+def test_processes_opening_a_fresh_database_at_once_all_start(tmp_path):
+    """Workers of `loupe serve` start together on a fresh state folder: none may fail its
+    start-up with "database is locked" (a journal-mode switch does not wait by itself)."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    for attempt in range(4):
+        path = tmp_path / f"try-{attempt}" / "review.sqlite3"
+        barrier = context.Barrier(4)
+        results = context.Queue()
+        workers = [
+            context.Process(target=_open_together, args=(path, barrier, results)) for _ in range(4)
+        ]
+        for worker in workers:
+            worker.start()
+        outcomes = [results.get(timeout=60) for _ in workers]
+        for worker in workers:
+            worker.join(timeout=30)
+        assert outcomes == ["ok"] * 4, outcomes
+
+
+def _open_together(path, barrier, results):
+    from app.review.db import Database
+
+    barrier.wait(timeout=60)  # every process imported: now all open at the same moment
+    try:
+        Database.open(path).close()
+        results.put("ok")
+    except Exception as error:  # reported to the test, which shows it
+        results.put(repr(error))
