@@ -91,12 +91,14 @@ class Explorer:
     settings: Settings
     # Sample ids whose last link check gave one of the statuses (the image service's store).
     link_ids: LinkIds | None = None
-    plans: TtlCache[QueryPlan] = field(default_factory=lambda: TtlCache(64, 60.0))
+    plans: TtlCache[QueryPlan] = field(default_factory=lambda: TtlCache(1024, 60.0))
     # Answers computed from a plan (pages, counts, facets, histograms), keyed by the plan's key:
     # people browsing ask the same filters again and again (the grid, then its count and
     # histograms, then the next visitor), and each costs a scan of up to 10M rows. A hidden-set
-    # change makes a new key; a link-status filter may lag new checks by this long.
-    answers: TtlCache[Any] = field(default_factory=lambda: TtlCache(512, 30.0))
+    # change makes a new key; a link-status filter may lag new checks by this long. 2,048
+    # answers (a page of 50 cards is ~25 KB) hold what 200 people browsing ask in 30 s; 512
+    # were evicted before they were asked again.
+    answers: TtlCache[Any] = field(default_factory=lambda: TtlCache(2048, 30.0))
     # dataset -> ((dataset, hidden-set version), histograms of the whole visible set)
     _whole_histograms: dict[str, tuple[tuple[str, int], dict[str, Histogram]]] = field(
         default_factory=dict, repr=False
