@@ -167,6 +167,20 @@ def test_query_by_vector_matches_more_like_this(client):
     assert all(r["language"] == "de" for r in filtered["records"])
 
 
+def test_query_by_vector_returns_only_the_fields_asked_and_always_punsafe(client):
+    dataset = client.app.state.workspace.datasets["tiny"]
+    vector = dataset.vectors().vector_of(client.get("/api/records/1010").json()["pos"], "image")
+    payload = {"vector": vector.tolist(), "k": 3, "fields": ["url", "caption"]}
+    records = client.post("/api/search/vector?ds=tiny", json=payload).json()["records"]
+    assert records and all(
+        set(r) == {"pos", "sample_id", "knn_score", "punsafe", "url", "caption"} for r in records
+    )
+    refused = client.post(
+        "/api/search/vector?ds=tiny", json={**payload, "fields": ["url", "password"]}
+    )
+    assert refused.status_code == 422 and "password" in refused.text
+
+
 @pytest.mark.parametrize(
     ("payload", "status"),
     [
