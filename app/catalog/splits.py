@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from app.catalog.connection import alias_for
-from app.catalog.filters import Condition, build_where
+from app.catalog.filters import ALL_COLUMNS, Condition, build_where
 from app.catalog.queries import Catalog, _table
 from app.catalog.schema import SAMPLE_RATE, quote_identifier
 
@@ -50,6 +50,8 @@ class Source:
 # Caption words are cut and counted from at most about this many captions: tokenising costs
 # ~8 µs a caption, so 20,000 rows already take ~150 ms.
 WORDS_FULL_ROWS = 20_000
+# Most rows a boundary band may hold (the sample puts ~100 x the strip's records in it).
+BAND_ROWS = 50_000
 
 
 def summary_source(catalog: Catalog, name: str, full_rows: int | None = None) -> Source:
@@ -156,7 +158,7 @@ def nearest(
     if name in catalog.sampled:
         where, params = catalog._where(name, conditions, [f"{col} IS NOT NULL"], [])
         _, edge = catalog.connection.query(
-            f"SELECT {col} FROM {alias_for(name)}.records_sample {where} "
+            f"SELECT {col} FROM {_sample_table(name)} {where} "
             f"ORDER BY {col} {direction} LIMIT 1 OFFSET ?",
             [*params, max(limit, 10)],
         )
@@ -174,6 +176,70 @@ def nearest(
         if len(rows) >= limit or not extra:
             return [row[0] for row in rows]
     return []
+
+
+def nearest_each_side(
+    catalog: Catalog,
+    name: str,
+    column: str,
+    conditions: Sequence[Condition],
+    kept_side: Condition,
+    limit: int,
+) -> tuple[list[int], list[int]]:
+    """Positions of the ``limit`` records passing ``conditions`` nearest the threshold of
+    ``kept_side`` (``column`` gte or lte a value) on each side of it: (kept, dropped), each
+    nearest first.
+
+    On a sampled dataset one scan reads a band around the threshold that the sample says
+    holds the nearest records of both sides (two top-N scans of 10M rows cost ~60 ms, the
+    band ~30); a side the band holds too few of is asked again by ``nearest``."""
+    col = quote_identifier(column)
+    rising = kept_side.op == "gte"  # kept values lie above the threshold
+    beyond = Condition(ALL_COLUMNS, "not_all", (kept_side,))
+    kept_order: Literal["ASC", "DESC"] = "ASC" if rising else "DESC"
+    dropped_order: Literal["ASC", "DESC"] = "DESC" if rising else "ASC"
+    kept: list[int] | None = None
+    dropped: list[int] | None = None
+    if name in catalog.sampled:
+        edges = []
+        for side, order in ((kept_side, kept_order), (beyond, dropped_order)):
+            where, params = catalog._where(name, [*conditions, side], [f"{col} IS NOT NULL"], [])
+            _, edge = catalog.connection.query(
+                f"SELECT {col} FROM {_sample_table(name)} {where} "
+                f"ORDER BY {col} {order} LIMIT 1 OFFSET ?",
+                [*params, max(limit, 10)],
+            )
+            value = edge[0][0] if edge else None
+            edges.append(value if value is not None and math.isfinite(value) else None)
+        if None not in edges:
+            low, high = sorted(edges)
+            clause, clause_params = _split_clause([kept_side])
+            where, params = catalog._where(
+                name, conditions, [f"{col} IS NOT NULL", f"{col} BETWEEN ? AND ?"], [low, high]
+            )
+            _, rows = catalog.connection.query(
+                f"SELECT pos, {col}, {clause} FROM {_table(name)} {where} LIMIT ?",
+                [*clause_params, *params, BAND_ROWS],
+            )
+            if len(rows) < BAND_ROWS:  # the whole band: its nearest are the nearest
+                kept = _nearest_of([r for r in rows if r[2]], kept_order, limit)
+                dropped = _nearest_of([r for r in rows if not r[2]], dropped_order, limit)
+    if kept is None or len(kept) < limit:
+        kept = nearest(catalog, name, column, [*conditions, kept_side], kept_order, limit)
+    if dropped is None or len(dropped) < limit:
+        dropped = nearest(catalog, name, column, [*conditions, beyond], dropped_order, limit)
+    return kept, dropped
+
+
+def _sample_table(name: str) -> str:
+    """Where the 1 % sample of a dataset lies (the thresholds' bands are placed from it)."""
+    return f"{alias_for(name)}.records_sample"
+
+
+def _nearest_of(rows: list[tuple], order: Literal["ASC", "DESC"], limit: int) -> list[int]:
+    """``nearest``'s order (the value, then ``pos``) applied to (pos, value, ...) rows."""
+    sign = 1 if order == "ASC" else -1
+    return [row[0] for row in sorted(rows, key=lambda r: (sign * r[1], r[0]))[:limit]]
 
 
 def random_positions(

@@ -259,24 +259,9 @@ class Lab:
         others = thresholds.model_copy(update={focus: None}).conditions()
         base = self._base(dataset)
         kept_side = Condition(column, "gte" if is_min else "lte", value)
-        # Just outside: the other side of the threshold. Equality belongs to the kept side.
-        beyond = Condition(ALL_COLUMNS, "not_all", (kept_side,))
-        name = dataset.name
-        kept = splits.nearest(
-            self.catalog,
-            name,
-            column,
-            [*base, *others, kept_side],
-            "ASC" if is_min else "DESC",
-            STRIP,
-        )
-        dropped = splits.nearest(
-            self.catalog,
-            name,
-            column,
-            [*base, *others, beyond],
-            "DESC" if is_min else "ASC",
-            STRIP,
+        # Just outside is the other side of the threshold; equality belongs to the kept side.
+        kept, dropped = splits.nearest_each_side(
+            self.catalog, dataset.name, column, [*base, *others], kept_side, STRIP
         )
         return self.explorer.rows_at(dataset, kept), self.explorer.rows_at(dataset, dropped)
 

@@ -144,6 +144,39 @@ def test_boundary_strips_hold_the_nearest_records_on_each_side(opened, lab_data)
     assert min(kept) >= 0.3 > max(dropped)
 
 
+@pytest.mark.parametrize(
+    ("focus", "thresholds"),
+    [
+        ("similarity_min", {"similarity_min": 0.3, "lang": ["en", "de"]}),
+        ("aesthetic_min", {"aesthetic_min": 5.5, "similarity_min": 0.25}),
+        ("punsafe_max", {"punsafe_max": 0.125}),
+    ],
+)
+def test_the_band_of_a_sampled_dataset_finds_the_same_strips(
+    opened, focus, thresholds, monkeypatch
+):
+    """A dataset of a million rows or more reads one band around the threshold, placed by its
+    1 % sample; the strips are the ones the two exact top-N queries find. (300 rows have a
+    sample of 3, too few to place a band: the whole table stands in for it here.)"""
+    from app.catalog import splits
+    from app.catalog.queries import _table
+
+    dataset = opened.dataset("lab")
+    exact = opened.lab.run(dataset, RecordFilter(**thresholds), focus=focus)
+    monkeypatch.setattr(splits, "_sample_table", _table)
+    searched_everywhere = []
+    monkeypatch.setattr(splits, "nearest", lambda *a, **k: searched_everywhere.append(a) or [])
+    opened.catalog.sampled.add(dataset.name)
+    try:
+        banded = opened.lab.run(dataset, RecordFilter(**thresholds), focus=focus)
+    finally:
+        opened.catalog.sampled.discard(dataset.name)
+    assert [r["pos"] for r in banded.just_kept] == [r["pos"] for r in exact.just_kept]
+    assert [r["pos"] for r in banded.just_dropped] == [r["pos"] for r in exact.just_dropped]
+    assert len(exact.just_kept) == len(exact.just_dropped) == 8
+    assert searched_everywhere == []  # both strips came from the band
+
+
 def test_a_maximum_threshold_keeps_its_lower_side(opened, lab_data):
     _, values, _, _ = lab_data
     result = opened.lab.run(opened.dataset("lab"), RecordFilter(punsafe_max=0.125))
