@@ -131,16 +131,14 @@ class CatalogConnection:
         params: Sequence[Any] = (),
         *,
         timeout_s: float | None = None,
-        guarded: bool = True,
     ) -> tuple[list[str], list[tuple]]:
         """Run ``sql`` with bound ``params``; returns column names and all rows.
 
-        Every caller's SQL carries its own LIMIT; the watchdog guards the rest. Index lookups
-        of a bounded list of keys may pass ``guarded=False``.
+        Every caller's SQL carries its own LIMIT; the watchdog guards the rest.
         """
         cursor = self.cursor()
         limit = timeout_s or self._timeout_s
-        token = self._watchdog.watch(limit, cursor.interrupt) if guarded else None
+        token = self._watchdog.watch(limit, cursor.interrupt)
         try:
             result = cursor.execute(sql, list(params))
             names = [d[0] for d in result.description] if result.description else []
@@ -148,14 +146,11 @@ class CatalogConnection:
         except duckdb.InterruptException as error:
             raise QueryTimeout(f"the query took longer than {limit:g} s and was stopped") from error
         finally:
-            if token is not None:
-                self._watchdog.done(token)
+            self._watchdog.done(token)
         return names, rows
 
-    def query_dicts(
-        self, sql: str, params: Sequence[Any] = (), *, guarded: bool = True
-    ) -> list[dict[str, Any]]:
-        names, rows = self.query(sql, params, guarded=guarded)
+    def query_dicts(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        names, rows = self.query(sql, params)
         return [dict(zip(names, row, strict=True)) for row in rows]
 
     def execute_writes(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> None:

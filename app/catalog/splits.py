@@ -146,36 +146,16 @@ def nearest(
     limit: int,
 ) -> list[int]:
     """Positions of the ``limit`` records passing ``conditions`` whose ``column`` comes first
-    in ``order``: the records nearest a threshold, on one side of it.
-
-    A top-N over millions of rows costs tens of milliseconds; the sample says where the
-    nearest few hundred lie, and the query first looks only there (a band), then everywhere
-    when the band holds too few."""
+    in ``order``: the records nearest a threshold, on one side of it (a top-N of every match;
+    ``nearest_each_side`` first tries a band)."""
     col = quote_identifier(column)
     direction = "ASC" if order == "ASC" else "DESC"
-    band: list[str] = []
-    band_params: list[object] = []
-    if name in catalog.sampled:
-        where, params = catalog._where(name, conditions, [f"{col} IS NOT NULL"], [])
-        _, edge = catalog.connection.query(
-            f"SELECT {col} FROM {_sample_table(name)} {where} "
-            f"ORDER BY {col} {direction} LIMIT 1 OFFSET ?",
-            [*params, max(limit, 10)],
-        )
-        if edge and edge[0][0] is not None and math.isfinite(edge[0][0]):
-            band = [f"{col} {'<=' if direction == 'ASC' else '>='} ?"]
-            band_params = [edge[0][0]]
-    for extra, extra_params in ((band, band_params), ([], [])):
-        where, params = catalog._where(
-            name, conditions, [f"{col} IS NOT NULL", *extra], list(extra_params)
-        )
-        _, rows = catalog.connection.query(
-            f"SELECT pos FROM {_table(name)} {where} ORDER BY {col} {direction}, pos LIMIT ?",
-            [*params, limit],
-        )
-        if len(rows) >= limit or not extra:
-            return [row[0] for row in rows]
-    return []
+    where, params = catalog._where(name, conditions, [f"{col} IS NOT NULL"], [])
+    _, rows = catalog.connection.query(
+        f"SELECT pos FROM {_table(name)} {where} ORDER BY {col} {direction}, pos LIMIT ?",
+        [*params, limit],
+    )
+    return [row[0] for row in rows]
 
 
 def nearest_each_side(
