@@ -145,8 +145,9 @@ class RowStore:
         self._id_positions = np.load(folder / ID_POS_FILE, mmap_mode="r")
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         self._hasher = duckdb.connect(":memory:")
-        self._hashers = threading.local()  # a cursor per thread: one shared behind a lock
-        # made every id lookup of a loaded server wait in line
+        # A hashing cursor per thread: one shared behind a lock made every id lookup of a
+        # loaded server wait in line.
+        self._hashers = threading.local()
         self._hash_usable = hash_probe(self._hasher) == meta.get("hash_probe")
         self.names = record_names(self.schema.names)
         self._computed_indexes: dict[str, tuple[np.ndarray, np.ndarray]] = {}
