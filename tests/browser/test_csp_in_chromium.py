@@ -9,7 +9,6 @@ the sign-in form and the review queue.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -18,12 +17,12 @@ import pytest
 from app.config import Settings
 from app.main import create_app
 from app.web.middleware import CONTENT_SECURITY_POLICY
+from tests.browser.support import SCREENSHOTS
 from tests.conftest import LiveServer
 from tests.web.review_support import PASSWORD, add_people
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SCREENSHOTS = Path(os.environ.get("LOUPE_SCREENSHOTS", "/tmp/loupe-screenshots"))
 
 COLLECT = """
 window.__csp = [];

@@ -5,18 +5,15 @@ hits; screenshots at 390, 1366 and 1920 px."""
 
 from __future__ import annotations
 
-import os
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
 
-from tests.browser.support import wait_until
+from tests.browser.support import SCREENSHOTS, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SCREENSHOTS = Path(os.environ.get("LOUPE_SCREENSHOTS", "/tmp/loupe-screenshots"))
 IMAGE_POINTS = 117  # the tiny set's records with a picture
 
 

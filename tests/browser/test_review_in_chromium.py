@@ -9,44 +9,20 @@ from disk. Only the review queue still names it, by id and URL hash, without a l
 from __future__ import annotations
 
 import hashlib
-import os
 import re
 from pathlib import Path
 
 import pytest
 
 from app.config import Settings
-from app.main import create_app
-from tests.conftest import LiveServer
-from tests.web.review_support import PASSWORD, add_people
+from tests.browser.support import SCREENSHOTS, sign_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
-
-SCREENSHOTS = Path(os.environ.get("LOUPE_SCREENSHOTS", "/tmp/loupe-screenshots"))
 
 
 def shot(page, name: str, full_page: bool = False) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=full_page)
-
-
-@pytest.fixture
-def review_server(tiny_data_dir, tmp_path):
-    settings = Settings(data_dir=tiny_data_dir, state_dir=tmp_path / "state")
-    app = create_app(settings)
-    with LiveServer(app) as server:
-        add_people(app.state.workspace.review)
-        server.app = app
-        server.settings = settings
-        yield server
-
-
-def sign_in(page, url: str, name: str) -> None:
-    page.goto(url + "/login")
-    page.fill("#login-name", name)
-    page.fill("#login-password", PASSWORD)
-    page.click(".login-form button[type=submit]")
-    page.wait_for_selector(".whoami")
 
 
 def cached_files(settings: Settings, sample_id: str) -> list[Path]:

@@ -11,56 +11,17 @@ the page never scrolls sideways, and no request leaves the loopback server.
 from __future__ import annotations
 
 import json
-import os
-from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
 from bs4 import BeautifulSoup
 
-from app.config import Settings
-from app.main import create_app
 from app.review.flags import RecordRef
-from tests.browser.support import wait_until
-from tests.conftest import LiveServer
-from tests.web.review_support import PASSWORD, add_people
+from tests.browser.support import SCREENSHOTS, shoot_at_widths, sign_in, wait_until
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-SCREENSHOTS = Path(os.environ.get("LOUPE_SCREENSHOTS", "/tmp/loupe-screenshots"))
-WIDTHS = (390, 1366, 1920)
 LEAD = "1084"  # a record of the tiny dataset with near-duplicates
-
-
-@pytest.fixture
-def review_server(tiny_data_dir, tmp_path):
-    settings = Settings(data_dir=tiny_data_dir, state_dir=tmp_path / "state")
-    app = create_app(settings)
-    with LiveServer(app) as server:
-        add_people(app.state.workspace.review)
-        server.app = app
-        yield server
-
-
-def sign_in(page, url: str, name: str) -> None:
-    page.goto(url + "/login")
-    page.fill("#login-name", name)
-    page.fill("#login-password", PASSWORD)
-    page.click(".login-form button[type=submit]")
-    page.wait_for_selector(".whoami")
-
-
-def shoot_at_widths(page, name: str) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    for width in WIDTHS:
-        page.set_viewport_size({"width": width, "height": 900})
-        page.wait_for_timeout(150)
-        sideways = page.evaluate(
-            "document.scrollingElement.scrollWidth - document.scrollingElement.clientWidth"
-        )
-        assert sideways <= 0, f"{name} at {width} px scrolls sideways by {sideways} px"
-        page.screenshot(path=str(SCREENSHOTS / f"{name}-{width}.png"), full_page=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
 
 
 COUNTS_ROW = """label => {
