@@ -208,6 +208,10 @@ class Settings(BaseSettings):
     )
     host: str = Field("127.0.0.1", description="Address `loupe serve` binds.")
     port: int = Field(8000, ge=1, le=65535, description="Port `loupe serve` binds.")
+    access_log: bool = Field(
+        False,
+        description="`loupe serve` logs every request (address, method, path with its query, status). Off by default: a query string carries what people searched for, and Loupe keeps no record of that unless asked. Errors and start-up are logged either way.",
+    )
 
     def dataset_dir(self, name: str) -> Path:
         return self.data_dir / name

@@ -42,6 +42,7 @@ from app.web.middleware import (
     LimitRequestBody,
     SecurityHeaders,
 )
+from app.web.offload import Offload
 from app.web.render import make_templates
 from app.workspace import open_workspace
 
@@ -76,6 +77,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dependencies=[Depends(identity.guard), Depends(review.fresh_hidden_sets)],
     )
     app.state.settings = settings
+    app.state.offload = Offload()  # short calls on the loop, the rest in threads
     app.state.templates = make_templates(PROJECT_ROOT / "templates", settings)
     app.mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static")
     app.add_middleware(DropEmptyQueryParams)
@@ -87,6 +89,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     identity.install(app)
     map_routes.install(app)  # a map that cannot be drawn: 409 naming `loupe index`
     schemas.install(app, settings)  # /openapi.json: errors, page types, setting bounds
+    # FastAPI tries routers in this order on every request: the API a client calls in a loop
+    # (search by vector) first, so its requests do not walk every page's routes.
+    app.include_router(search.router)
     app.include_router(browse.router)
     app.include_router(records.router)
     app.include_router(api.router)
@@ -95,7 +100,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(review.router)
     app.include_router(export.router)
-    app.include_router(search.router)
     app.include_router(lab.router)
     app.include_router(health.router)
     app.include_router(map_routes.router)

@@ -34,7 +34,13 @@ def serve(
         raise typer.Exit(code=2) from error
     typer.echo(f"Loupe on http://{bind_host}:{bind_port}  (data: {settings.data_dir})")
     if workers == 1:
-        uvicorn.run(create_app(settings), host=bind_host, port=bind_port, log_level="info")
+        uvicorn.run(
+            create_app(settings),
+            host=bind_host,
+            port=bind_port,
+            log_level="info",
+            access_log=settings.access_log,
+        )
     else:
         # Each worker process builds its own app (and workspace) from the same environment.
         uvicorn.run(
@@ -44,4 +50,5 @@ def serve(
             port=bind_port,
             workers=workers,
             log_level="info",
+            access_log=settings.access_log,
         )

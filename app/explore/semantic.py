@@ -8,6 +8,7 @@ because both go through the catalog's own filtered queries.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -117,9 +118,13 @@ class SemanticSearch:
         *,
         limit: int,
         offset: int = 0,
+        columns: Sequence[str] | None = None,
     ) -> BrowseResult:
-        """A query embedding the client computed itself (as clip-retrieval's back end takes)."""
-        return self._nearest(dataset, vector, kind, record_filter, limit, offset)
+        """A query embedding the client computed itself (as clip-retrieval's back end takes).
+
+        ``columns``: read only these columns of each record (the API's ``fields``; a
+        clip-retrieval client asks for two or three), instead of every card column."""
+        return self._nearest(dataset, vector, kind, record_filter, limit, offset, columns)
 
     def save_image_query(self, dataset: DatasetHandle, picture: Any) -> str:
         """Embed an uploaded picture and keep the embedding (never the picture); returns the
@@ -195,6 +200,7 @@ class SemanticSearch:
         record_filter: RecordFilter,
         limit: int,
         offset: int,
+        columns: Sequence[str] | None = None,
     ) -> BrowseResult:
         vectors = dataset.vectors()
         self._require(vectors, kind)
@@ -207,6 +213,7 @@ class SemanticSearch:
             lambda k, allowed, accept: vectors.search(
                 vector, k, kind=kind, allowed=allowed, accept=accept
             ),
+            columns,
         )
 
     def _require(self, vectors: VectorIndex, kind: str) -> None:
@@ -222,6 +229,7 @@ class SemanticSearch:
         offset: int,
         kind: str,
         run,
+        columns: Sequence[str] | None = None,
     ) -> BrowseResult:
         if offset >= self.max_results:
             return BrowseResult(rows=[], total=0, has_more=False, offset=offset, sort="meaning")
@@ -229,7 +237,7 @@ class SemanticSearch:
         allowed, accept = self._filter_shape(dataset, record_filter)
         hits: list[Hit] = run(k, allowed, accept)
         page = hits[offset : offset + limit]
-        rows = self._rows(dataset, page)
+        rows = self._rows(dataset, page, columns)
         has_more = len(hits) > offset + limit
         notes = []
         # Caption embeddings come from a trained text model; only image vectors are untrained.
@@ -244,6 +252,16 @@ class SemanticSearch:
             approximate=has_more,
             notes=notes,
         )
+
+    def answers_in_memory(self, dataset: DatasetHandle, record_filter: RecordFilter) -> bool:
+        """Whether a search under this filter needs no catalog query: no filter condition
+        (classroom mode's included) nor restriction, so the index, the row store and the
+        hidden set answer it (a route may then run it without a thread hop). Any filter
+        answers False before a plan is made: making one may search the text index."""
+        if record_filter.query_items():
+            return False
+        plan = self.explorer.plan(dataset, record_filter)
+        return not plan.conditions and plan.restriction is None
 
     def _filter_shape(
         self, dataset: DatasetHandle, record_filter: RecordFilter
@@ -261,6 +279,14 @@ class SemanticSearch:
                 return np.asarray(candidates, dtype=np.int64), None
         if not conditions and not len(hidden):
             return None, None
+        if not conditions:  # only the hidden set: checked here, without a catalog query
+            ordered = hidden.ordered
+
+            def visible(positions: np.ndarray) -> np.ndarray:
+                at = np.searchsorted(ordered, positions).clip(max=len(ordered) - 1)
+                return ordered[at] != positions
+
+            return None, visible
 
         def accept(positions: np.ndarray) -> np.ndarray:
             passing = catalog.positions_passing(dataset.name, conditions, positions.tolist())
@@ -268,8 +294,10 @@ class SemanticSearch:
 
         return None, accept
 
-    def _rows(self, dataset: DatasetHandle, hits: list[Hit]) -> list[dict[str, Any]]:
-        rows = self.explorer.rows_at(dataset, [h.pos for h in hits])
+    def _rows(
+        self, dataset: DatasetHandle, hits: list[Hit], columns: Sequence[str] | None = None
+    ) -> list[dict[str, Any]]:
+        rows = self.explorer.rows_at(dataset, [h.pos for h in hits], columns)
         score = {h.pos: h.score for h in hits}
         for row in rows:
             row["knn_score"] = score.get(row["pos"])

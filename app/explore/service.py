@@ -474,10 +474,20 @@ class Explorer:
         """Full rows in the order asked; absent, hidden and classroom-filtered ones left out."""
         return self._safe(dataset, self.catalog.rows_by_ids(dataset.name, sample_ids))
 
-    def rows_at(self, dataset: DatasetHandle, positions: Sequence[int]) -> list[dict[str, Any]]:
-        """Card rows at ``positions`` in that order; hidden and classroom-filtered ones left
-        out (for answers found elsewhere: nearest neighbours, the map's picks)."""
-        rows = self.catalog.rows_by_positions(dataset.name, positions)
+    def rows_at(
+        self,
+        dataset: DatasetHandle,
+        positions: Sequence[int],
+        columns: Sequence[str] | None = None,
+    ) -> list[dict[str, Any]]:
+        """Card rows (only ``columns`` if given; ``pos`` always) at ``positions`` in that
+        order; hidden and classroom-filtered ones left out (for answers found elsewhere:
+        nearest neighbours, the map's picks)."""
+        if columns is None:
+            rows = self.catalog.rows_by_positions(dataset.name, positions)
+        else:
+            wanted = ["pos", *(c for c in columns if c != "pos")]
+            rows = self.catalog.rows_by_positions(dataset.name, positions, wanted)
         return bound_captions(self._safe(dataset, rows))
 
     def _safe(self, dataset: DatasetHandle, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

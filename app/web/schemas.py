@@ -20,12 +20,12 @@ keep it so; a new route follows them (see docs/api.md):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_validator
 
-from app.catalog.schema import COLUMNS, ColumnKind
+from app.catalog.schema import BY_NAME, COLUMNS, ColumnKind
 from app.config import Settings
 from app.review.db import Category, FlagStatus
 
@@ -149,6 +149,55 @@ class NearestRecords(BaseModel):
         None, description="Uploads: the id its embedding is kept under (never the picture)."
     )
     grid: str | None = Field(None, description="Uploads: the grid's URL for this search.")
+
+
+# --- the vector API's request -------------------------------------------------------------------
+
+# What every answer of the vector API carries, whatever ``fields`` asks: the record's identity,
+# its score, and ``punsafe``, so a client can still apply the blur rule.
+ALWAYS_RETURNED = ("pos", "sample_id", "knn_score", "punsafe")
+# Besides the catalog's columns (app.catalog.schema.COLUMNS), what list answers add.
+LISTED_EXTRAS = ("caption_length", "caption_truncated")
+
+
+class VectorQuery(BaseModel):
+    vector: list[float] = Field(..., min_length=2, max_length=4096)
+    kind: Literal["image", "caption"] = "image"
+    k: int = Field(50, ge=1, le=1000)
+    fields: list[str] | None = Field(
+        None,
+        max_length=len(BY_NAME) + len(LISTED_EXTRAS),
+        description='Only these columns of each record (e.g. `["url", "caption"]`, as '
+        "clip-retrieval's `columns_to_return`); `pos`, `sample_id`, `knn_score` and "
+        "`punsafe` always come. Default: every column.",
+    )
+
+    @field_validator("fields")
+    @classmethod
+    def _known_columns(cls, fields: list[str] | None) -> list[str] | None:
+        if fields is None:
+            return None
+        unknown = [f for f in fields if f not in BY_NAME and f not in LISTED_EXTRAS]
+        if unknown:
+            raise ValueError(f"unknown columns {unknown[:5]}; known: {', '.join(BY_NAME)}")
+        return fields
+
+    def columns_to_read(self) -> list[str] | None:
+        """The catalog columns the answer needs (None: every one); the list extras are
+        computed from the caption."""
+        if self.fields is None:
+            return None
+        wanted = [*ALWAYS_RETURNED, *self.fields]
+        if any(name in LISTED_EXTRAS for name in wanted):
+            wanted.append("caption")
+        return [name for name in dict.fromkeys(wanted) if name in BY_NAME]
+
+
+# The vector route reads its body itself (app.web.search.read_vector_query); this documents it.
+VECTOR_QUERY_BODY: dict[str, Any] = {
+    "required": True,
+    "content": {"application/json": {"schema": {"$ref": "#/components/schemas/VectorQuery"}}},
+}
 
 
 class Record(RecordColumns):  # type: ignore[misc, valid-type]
@@ -311,9 +360,9 @@ def describe(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
                     _set_maximum(parameter.get("schema", {}), getattr(settings, setting))
                 if not parameter.get("required"):
                     _blank_is_absent(parameter.get("schema", {}))
-    vector = schemas.get("VectorQuery", {}).get("properties", {}).get("k")
-    if vector is not None:
-        _set_maximum(vector, settings.max_page_size)
+    vector_query = VectorQuery.model_json_schema(ref_template="#/components/schemas/{model}")
+    _set_maximum(vector_query["properties"]["k"], settings.max_page_size)
+    schemas["VectorQuery"] = vector_query
     return document
 
 

@@ -69,6 +69,22 @@ def test_large_allowed_sets_are_exact_too(indexed):
     assert np.allclose(emb._read_rows(rows), vectors[rows])
 
 
+def test_small_and_large_stores_gather_the_same_vectors(indexed, monkeypatch):
+    """Stores up to MAPPED_GATHER_BYTES are read through their map while serving; larger
+    ones with pread (app.vectors.store.Embeddings.gather): the same vectors either way."""
+    from app.vectors import store
+
+    _, index, vectors = indexed
+    emb = index.part("image").emb
+    rows = np.array([5, 4999, 17, 5998, 3000, 17], dtype=np.int64)
+    query = vectors[777]
+    assert emb.random_access and emb.vectors.nbytes <= store.MAPPED_GATHER_BYTES
+    mapped, hits = emb.gather(rows), index.search(query, 10)
+    monkeypatch.setattr(store, "MAPPED_GATHER_BYTES", 0)
+    assert np.array_equal(emb.gather(rows), mapped) and np.allclose(mapped, vectors[rows])
+    assert index.search(query, 10) == hits
+
+
 def test_accept_callback_over_fetches_until_the_page_is_full(indexed):
     kind, index, vectors = indexed
     asked: list[int] = []
