@@ -44,6 +44,14 @@ class HiddenSet:
     def __contains__(self, position: object) -> bool:
         return position in self.positions
 
+    def holds(self, positions: np.ndarray) -> np.ndarray:
+        """True where a position of ``positions`` is hidden (a binary search in ``ordered``)."""
+        positions = np.asarray(positions, dtype=np.int64)
+        if not len(self.ordered):
+            return np.zeros(positions.shape, dtype=bool)
+        at = np.searchsorted(self.ordered, positions).clip(max=len(self.ordered) - 1)
+        return self.ordered[at] == positions
+
 
 EMPTY = HiddenSet(frozenset(), np.zeros(0, dtype=np.int64))
 

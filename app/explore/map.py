@@ -605,7 +605,7 @@ class MapExplorer:
         hidden = catalog.hidden.of(name)
         keep = np.ones(layout.count, dtype=bool)
         if len(hidden):
-            keep &= ~np.isin(layout.positions, hidden.ordered)
+            keep &= ~hidden.holds(layout.positions)
         safety = self.explorer.safety_conditions()
         if safety:
             # Classroom mode: only the records that pass its conditions (hidden ones never).

@@ -279,14 +279,8 @@ class SemanticSearch:
                 return np.asarray(candidates, dtype=np.int64), None
         if not conditions and not len(hidden):
             return None, None
-        if not conditions:  # only the hidden set: checked here, without a catalog query
-            ordered = hidden.ordered
-
-            def visible(positions: np.ndarray) -> np.ndarray:
-                at = np.searchsorted(ordered, positions).clip(max=len(ordered) - 1)
-                return ordered[at] != positions
-
-            return None, visible
+        if not conditions:  # only the hidden set: checked in memory, without a catalog query
+            return None, lambda positions: ~hidden.holds(positions)
 
         def accept(positions: np.ndarray) -> np.ndarray:
             passing = catalog.positions_passing(dataset.name, conditions, positions.tolist())

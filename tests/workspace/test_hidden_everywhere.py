@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from app.catalog.connection import CatalogConnection
 from app.catalog.filters import RecordFilter
-from app.catalog.hidden import HiddenSetUnknown
+from app.catalog.hidden import HiddenPositions, HiddenSetUnknown
 from app.catalog.layout import DatasetPaths
 from app.catalog.queries import Catalog
 from app.cli import app as cli
@@ -163,3 +163,11 @@ def test_the_workspace_owns_the_one_hidden_set(hidden_dataset):
         assert positions == hidden.positions and len(positions) == 3
         flagged = ws.catalog.rows_by_ids("web", [FLAGGED])
         assert flagged == []
+
+
+def test_a_hidden_set_says_which_positions_it_holds():
+    hidden = HiddenPositions().replace("web", [40, 7, 12, 7])
+    asked = np.array([7, 8, 12, 40, 41, -1, 0], dtype=np.int64)
+    assert hidden.holds(asked).tolist() == [True, False, True, True, False, False, False]
+    empty = HiddenPositions().replace("web", [])
+    assert not empty.holds(asked).any() and empty.holds(asked).shape == asked.shape
