@@ -15,7 +15,8 @@
    one kept-alive ``http.client`` connection to each (``KeepAlive``) after a warm-up; checks
    both return 50 results and how many of them agree. Then times Loupe's ``GET /healthz`` in
    the same alternation: the floor any answer pays on this machine.
-6. Prints p50/p95 of each, the ratio and the ceiling the floor sets; writes
+   Last, the same queries to each server back to back (never idle between them).
+6. Prints p50/p95 of each, the ratios and the ceiling the floor sets; writes
    ``<out>/compare.md`` and ``compare.json``.
 
 Only 127.0.0.1 is ever contacted; HF_HUB_OFFLINE=1 is set for both servers.

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
+
 import numpy as np
 import pytest
 
@@ -44,3 +48,40 @@ def test_percentiles():
     result = compare.percentiles([float(i) for i in range(1, 101)])
     assert result["p50_ms"] == pytest.approx(50.5)
     assert result["p95_ms"] == pytest.approx(95.05)
+
+
+@pytest.mark.parametrize("protocol", ["HTTP/1.0", "HTTP/1.1"])
+def test_the_client_keeps_its_connection_or_opens_it_again(protocol):
+    """KeepAlive over a real loopback server: kept alive (HTTP/1.1), or reopened after each
+    answer when the server closes (Flask's development server speaks HTTP/1.0)."""
+    peers: list[int] = []
+
+    class Answer(http.server.BaseHTTPRequestHandler):
+        protocol_version = protocol
+
+        def do_POST(self):  # noqa: N802 (the standard library's name)
+            peers.append(self.client_address[1])
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            data = json.dumps({"echo": json.loads(body)}).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    client = compare.KeepAlive(server.server_address[1])
+    try:
+        for i in range(3):
+            status, data = client.request("POST", "/knn-service", json.dumps([i]).encode())
+            assert status == 200 and json.loads(data) == {"echo": [i]}
+    finally:
+        client.close()
+        server.shutdown()
+        server.server_close()
+    assert len(set(peers)) == (1 if protocol == "HTTP/1.1" else 3)
