@@ -431,13 +431,9 @@ def measure(
     for i, vector in enumerate(queries):
         timed = i >= warmup
         cr_request, loupe_request = _encoded(cr_body(vector)), _encoded(loupe_body(vector))
-        started = time.perf_counter()
-        status, data = cr.request("POST", "/knn-service", cr_request)
-        cr_ms = (time.perf_counter() - started) * 1000
+        cr_ms, status, data = _timed(cr, "POST", "/knn-service", cr_request)
         theirs = cr_urls(_ok("clip-retrieval", status, data))
-        started = time.perf_counter()
-        status, data = loupe.request("POST", loupe_path, loupe_request)
-        loupe_ms = (time.perf_counter() - started) * 1000
+        loupe_ms, status, data = _timed(loupe, "POST", loupe_path, loupe_request)
         ours = loupe_urls(_ok("Loupe", status, data))
         if not timed:
             continue
@@ -450,9 +446,8 @@ def measure(
     floor: list[float] = []
     for vector in queries[warmup : warmup + floor_queries]:
         _ok("clip-retrieval", *cr.request("POST", "/knn-service", _encoded(cr_body(vector))))
-        started = time.perf_counter()
-        status, data = loupe.request("GET", "/healthz")
-        floor.append((time.perf_counter() - started) * 1000)
+        ms, status, data = _timed(loupe, "GET", "/healthz")
+        floor.append(ms)
         _ok("Loupe", status, data)
     # Back to back: each server answers the same queries one after another, never idle
     # between them, so neither pays the wake-up the alternation costs (for comparison only).
@@ -462,10 +457,8 @@ def measure(
         ("loupe", loupe, loupe_path, loupe_body),
     ):
         for vector in queries[warmup : warmup + floor_queries]:
-            body = _encoded(make(vector))
-            started = time.perf_counter()
-            status, data = connection.request("POST", path, body)
-            back_to_back[server].append((time.perf_counter() - started) * 1000)
+            ms, status, data = _timed(connection, "POST", path, _encoded(make(vector)))
+            back_to_back[server].append(ms)
             _ok(server, status, data)
     return {
         "clip_retrieval": percentiles(times["clip_retrieval"]),
@@ -484,6 +477,15 @@ def measure(
             "min": round(float(np.min(overlaps)), 4),
         },
     }
+
+
+def _timed(
+    connection: KeepAlive, method: str, path: str, body: bytes | None = None
+) -> tuple[float, int, bytes]:
+    """One request's milliseconds (the body already encoded), status and answer."""
+    started = time.perf_counter()
+    status, data = connection.request(method, path, body)
+    return (time.perf_counter() - started) * 1000, status, data
 
 
 def _encoded(body: dict[str, Any]) -> bytes:
